@@ -1,0 +1,179 @@
+"""IMAP with imapclient: connect (TLS, STARTTLS or plain on loopback; LOGIN or XOAUTH2),
+find waiting mail, fetch it with BODY.PEEK[] (nothing is marked read before it is stored),
+and mark it done only when told to: MOVE (or COPY + \\Deleted + EXPUNGE) or a keyword.
+
+Everything here blocks; each mailbox's reader runs it in its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import imapclient
+from imapclient.exceptions import IMAPClientError
+
+from daemon.config import ImapConfig
+from daemon.errors import TemporaryError
+
+log = logging.getLogger(__name__)
+NETWORK_ERRORS = (OSError, socket.error, ssl.SSLError, IMAPClientError, imapclient.IMAPClient.AbortError,
+                  TimeoutError, EOFError)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMail:
+    uid: int
+    raw: bytes
+
+
+def oauth_token(config: ImapConfig) -> str:
+    """An OAuth2 access token, from a file or a command (so Gmail and Microsoft 365 work)."""
+    if config.oauth_token_file:
+        return Path(config.oauth_token_file).read_text(encoding="utf-8").strip()
+    result = subprocess.run(shlex.split(config.oauth_token_command), capture_output=True, text=True, timeout=60,
+                            check=False)
+    if result.returncode != 0:
+        raise TemporaryError(f"oauth_token_command exited {result.returncode}: {result.stderr.strip()[:200]}")
+    return result.stdout.strip()
+
+
+class ImapMailbox:
+    """One logged-in IMAP session on one folder."""
+
+    def __init__(self, config: ImapConfig) -> None:
+        self.config = config
+        self.client: imapclient.IMAPClient | None = None
+        self.capabilities: frozenset[bytes] = frozenset()
+        self.uidvalidity = 0
+
+    # ---- connection
+
+    def connect(self) -> None:
+        config = self.config
+        context = ssl.create_default_context(cafile=config.ca_file or None)
+        client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "tls",
+                                       ssl_context=context, timeout=config.timeout.total_seconds())
+        if config.security == "starttls":
+            client.starttls(context)
+        if config.auth == "xoauth2":
+            client.oauth2_login(config.username, oauth_token(config))
+        else:
+            client.login(config.username, config.password)
+        self.client = client
+        self.capabilities = frozenset(client.capabilities())
+        folder = client.select_folder(config.folder)
+        self.uidvalidity = int(folder.get(b"UIDVALIDITY", 0))
+        for target in self._target_folders():
+            self.ensure_folder(target)
+
+    def _target_folders(self) -> tuple[str, ...]:
+        folders = [self.config.quarantine_folder]
+        if self.config.done == "move":
+            folders.append(self.config.processed_folder)
+        return tuple(folders)
+
+    def ensure_folder(self, name: str) -> None:
+        client = self._client()
+        if not client.folder_exists(name):
+            try:
+                client.create_folder(name)
+            except IMAPClientError as error:
+                if not client.folder_exists(name):
+                    raise TemporaryError(f"cannot create IMAP folder {name!r}: {error}") from error
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except NETWORK_ERRORS:
+            try:
+                client.shutdown()
+            except NETWORK_ERRORS:
+                pass
+
+    def _client(self) -> imapclient.IMAPClient:
+        if self.client is None:
+            raise TemporaryError("not connected")
+        return self.client
+
+    @property
+    def has_idle(self) -> bool:
+        return b"IDLE" in self.capabilities
+
+    # ---- reading
+
+    def waiting_uids(self) -> list[int]:
+        criteria: list[str | bytes] = ["NOT", "DELETED"]
+        if self.config.done == "keyword":
+            criteria = ["NOT", "KEYWORD", self.config.done_keyword, "NOT", "DELETED"]
+        return sorted(int(uid) for uid in self._client().search(criteria))
+
+    def fetch(self, uids: list[int]) -> Iterator[FetchedMail]:
+        """The raw bytes of these mails in UID order; mails that vanished meanwhile are skipped."""
+        if not uids:
+            return
+        response = self._client().fetch(uids, [b"BODY.PEEK[]"])
+        for uid in sorted(response):
+            raw = response[uid].get(b"BODY[]")
+            if raw is not None:
+                yield FetchedMail(int(uid), bytes(raw))
+
+    # ---- marking done
+
+    def mark_done(self, uids: list[int]) -> None:
+        if not uids:
+            return
+        if self.config.done == "keyword":
+            self._client().add_flags(uids, [self.config.done_keyword.encode()], silent=True)
+        else:
+            self.move(uids, self.config.processed_folder)
+
+    def move_to_quarantine(self, uids: list[int]) -> None:
+        if uids:
+            self.move(uids, self.config.quarantine_folder)
+
+    def move(self, uids: list[int], folder: str) -> None:
+        client = self._client()
+        if b"MOVE" in self.capabilities:
+            client.move(uids, folder)
+            return
+        client.copy(uids, folder)
+        client.add_flags(uids, [imapclient.DELETED], silent=True)
+        if b"UIDPLUS" in self.capabilities:
+            client.uid_expunge(uids)
+        else:
+            client.expunge()
+
+    # ---- waiting for new mail
+
+    def idle_until(self, renew_after: float, stop: threading.Event) -> bool:
+        """IDLE until the server announces new mail (True), `stop` is set, or it is time to
+        renew the IDLE (RFC 2177: servers may drop it after 30 minutes)."""
+        client = self._client()
+        client.idle()
+        try:
+            deadline = time.monotonic() + renew_after
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                responses = client.idle_check(timeout=min(0.5, remaining))
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    return True
+            return False
+        finally:
+            client.idle_done()
+
+    def noop(self) -> None:
+        self._client().noop()

@@ -1,0 +1,63 @@
+"""The wiring: one config → the database, the core's Setup and the template renderer.
+
+Built once by `cli.py` and handed to intake, the sender and the timers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daemon.config import Config
+from daemon.core.compose import Envelope, Renderer
+from daemon.core.values import AgentView, LifecyclePolicy, MailboxView, Setup
+from daemon.store.db import Database
+from daemon.store.migrate import ensure_schema
+from daemon.templates import load_renderer
+
+
+def core_setup(config: Config) -> Setup:
+    """What the pure core needs of the configuration, as plain values."""
+    life = config.lifecycle
+    return Setup(
+        secret=config.instance.secret.encode("utf-8"),
+        domain=config.domain,
+        subject_prefix=config.instance.subject_prefix,
+        instance_name=config.instance.name,
+        default_language=config.instance.default_language,
+        languages=config.instance.languages,
+        mailboxes=tuple(MailboxView(name=m.name, address=m.address.lower(), aliases=tuple(a.lower() for a in m.aliases),
+                                    unknown_sender=m.unknown_sender, language=m.language) for m in config.mailboxes),
+        agents=tuple(AgentView(email=a.email.lower(), name=a.name, groups=a.groups,
+                               aliases=tuple(x.lower() for x in a.aliases), language=a.language)
+                     for a in config.agents),
+        lifecycle=LifecyclePolicy(
+            closed_followup=life.closed_followup, reopen_within=life.reopen_within, stranger=life.stranger,
+            thanks_closes=life.thanks_closes, thanks_phrases=life.thanks_phrases,
+            close_resolved_after=life.close_resolved_after, close_waiting_after=life.close_waiting_after,
+            warn_before_close=life.warn_before_close),
+        auto_replies_per_hour=config.loop.auto_replies_per_hour,
+        loop_header=config.loop.loop_header,
+        reply_languages=config.intake.reply_languages,
+        max_attachment_bytes=int(config.intake.max_attachment_size),
+    )
+
+
+@dataclass
+class App:
+    config: Config
+    db: Database
+    setup: Setup
+    renderer: Renderer
+
+    @classmethod
+    def from_config(cls, config: Config, migrate: bool = True) -> App:
+        db = Database(config.database.url, config.base_dir)
+        if migrate:
+            ensure_schema(db, config.database.auto_migrate)
+        return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates))
+
+    def envelope(self, mailbox: str) -> Envelope:
+        return Envelope(address=self.setup.mailbox(mailbox).address, name=self.setup.instance_name)
+
+    def close(self) -> None:
+        self.db.dispose()

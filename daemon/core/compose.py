@@ -1,0 +1,254 @@
+"""Drafts → rendered, threaded, well-formed mails (bytes), ready for the outbox.
+
+Templates are files (`templates/<lang>/<kind>.subject.j2`, `.txt.j2`, `.html.j2`) whose
+sources the caller loads; here they run in a sandboxed Jinja2 with StrictUndefined.
+Customer text is only ever a variable, never template source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.charset import QP, Charset
+from email.encoders import encode_base64
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
+from typing import Any
+
+from jinja2 import DictLoader, StrictUndefined, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+from daemon.core import tokens
+from daemon.core.values import (
+    Address,
+    Attachment,
+    OutboundDraft,
+    OutboundKind,
+    OutboundMail,
+    Setup,
+    TicketView,
+)
+
+PARTS = ("subject", "txt", "html")
+MAX_REFERENCES = 12
+
+
+class Renderer:
+    """Template sources by name ("en/acknowledgement.txt.j2"), compiled once."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+        self.env = SandboxedEnvironment(loader=DictLoader(self.sources), undefined=StrictUndefined,
+                                        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+                                        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+    def has(self, language: str, kind: OutboundKind, part: str) -> bool:
+        return f"{language}/{kind.value}.{part}.j2" in self.sources
+
+    def language_for(self, wanted: str, kind: OutboundKind) -> str:
+        return wanted if self.has(wanted, kind, "txt") else "en"
+
+    def render(self, language: str, kind: OutboundKind, part: str, context: Mapping[str, Any]) -> str | None:
+        name = f"{language}/{kind.value}.{part}.j2"
+        try:
+            template = self.env.get_template(name)
+        except TemplateNotFound:
+            return None
+        return template.render(context)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Where mail about a ticket comes from: the mailbox's address and the instance's name."""
+
+    address: str
+    name: str
+
+
+def compose(drafts: tuple[OutboundDraft, ...], ticket: TicketView, setup: Setup, renderer: Renderer,
+            envelope: Envelope, seed: str, now: datetime,
+            context_extra: Mapping[str, Any] | None = None) -> tuple[OutboundMail, ...]:
+    return tuple(
+        compose_one(draft, ticket, setup, renderer, envelope, f"{seed}#{index}", now, context_extra or {})
+        for index, draft in enumerate(drafts)
+    )
+
+
+def compose_one(draft: OutboundDraft, ticket: TicketView, setup: Setup, renderer: Renderer, envelope: Envelope,
+                seed: str, now: datetime, context_extra: Mapping[str, Any]) -> OutboundMail:
+    language = renderer.language_for(draft.language, draft.kind)
+    context = template_context(draft, ticket, setup, envelope, now, context_extra)
+    subject = subject_line(renderer.render(language, draft.kind, "subject", context) or ticket.subject,
+                           ticket, setup)
+    text = renderer.render(language, draft.kind, "txt", context)
+    if text is None:
+        raise LookupError(f"no template {language}/{draft.kind.value}.txt.j2")
+    html = renderer.render(language, draft.kind, "html", context)
+    message_id = tokens.make_message_id(setup.secret, setup.domain, ticket.number, seed, draft.agent)
+    sender = Address(envelope.address, _sender_name(draft, envelope))
+    recipients = _recipients(draft, setup)
+    raw = build_mime(draft, ticket, sender, envelope, subject, text, html, message_id, language, setup, now)
+    return OutboundMail(kind=draft.kind, message_id=message_id, envelope_from=envelope.address,
+                        recipients=recipients, raw=raw, auto=draft.auto, sender=sender, to=draft.to, cc=draft.cc,
+                        subject=subject, body_text=text, visibility=draft.visibility, attachments=draft.attachments)
+
+
+DEFAULT_VARIABLES: dict[str, Any] = {
+    "text": "", "change": "", "error": "", "line": "", "reason": "", "results": "", "close_at": "",
+    "mail": {"from": "", "name": "", "subject": "", "text": ""}, "commands": [],
+}
+
+
+def template_context(draft: OutboundDraft, ticket: TicketView, setup: Setup, envelope: Envelope, now: datetime,
+                     extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Every variable a template may use is always defined (empty when it does not apply)."""
+    return {
+        **DEFAULT_VARIABLES,
+        "ticket": ticket_fields(ticket),
+        "token": ticket_token(ticket, setup),
+        "instance": {"name": setup.instance_name, "address": envelope.address, "prefix": setup.subject_prefix},
+        "recipient": {"email": draft.to[0].email if draft.to else "", "name": draft.to[0].name if draft.to else ""},
+        "agent_name": draft.sender_name,
+        "now": now,
+        **extra,
+        **dict(draft.variables),
+    }
+
+
+def ticket_fields(ticket: TicketView) -> dict[str, Any]:
+    return {
+        "number": ticket.number, "subject": ticket.subject, "status": ticket.status.value,
+        "priority": ticket.priority.value, "impact": ticket.impact.value, "urgency": ticket.urgency.value,
+        "type": ticket.type, "category": ticket.category, "owner": ticket.owner or "", "group": ticket.group,
+        "requester": ticket.requester.email, "requester_name": ticket.requester.name or ticket.requester.email,
+        "cc": [a.email for a in ticket.cc], "tags": list(ticket.tags), "created_at": ticket.created_at,
+        "resolution_code": ticket.resolution_code, "third_party": ticket.third_party,
+    }
+
+
+def ticket_token(ticket: TicketView, setup: Setup) -> str:
+    return f"[{setup.subject_prefix} #{ticket.number}]"
+
+
+def subject_line(rendered: str, ticket: TicketView, setup: Setup) -> str:
+    """One line, no control characters, with the ticket token exactly once."""
+    line = re.sub(r"[\x00-\x1f\x7f]+", " ", rendered)
+    line = re.sub(r"\s+", " ", line).strip()
+    token = ticket_token(ticket, setup)
+    if token not in line:
+        line = f"{token} {line}".strip()
+    return line[:900]
+
+
+def _sender_name(draft: OutboundDraft, envelope: Envelope) -> str:
+    if draft.sender_name:
+        return f"{draft.sender_name} via {envelope.name}"
+    return envelope.name
+
+
+def _recipients(draft: OutboundDraft, setup: Setup) -> tuple[str, ...]:
+    own = setup.own_addresses
+    seen: dict[str, None] = {}
+    for address in (*draft.to, *draft.cc):
+        if address.email and address.email.lower() not in own:
+            seen.setdefault(address.email, None)
+    return tuple(seen)
+
+
+def build_mime(draft: OutboundDraft, ticket: TicketView, sender: Address, envelope: Envelope, subject: str,
+               text: str, html: str | None, message_id: str, language: str, setup: Setup,
+               now: datetime) -> bytes:
+    """compat32 with explicit encoded-words: the modern folder can drop the space between
+    two encoded-words ("до системи" → "досистеми"); `Header` keeps every character."""
+    message = _body(text, html, draft.attachments)
+    message["From"] = _address_header(sender)
+    message["To"] = ", ".join(_address_header(a) for a in draft.to) or "undisclosed-recipients:;"
+    if draft.cc:
+        message["Cc"] = ", ".join(_address_header(a) for a in draft.cc)
+    message["Reply-To"] = _address_header(Address(envelope.address, envelope.name))
+    message["Subject"] = _encoded(subject)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = f"<{message_id}>"
+    _thread_headers(message, draft, ticket)
+    if draft.auto:
+        message["Auto-Submitted"] = "auto-replied" if draft.in_reply_to and not draft.kind.to_agents \
+            else "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+    message[setup.loop_header] = setup.domain
+    message["Content-Language"] = language
+    message["MIME-Version"] = "1.0"
+    return message.as_bytes(policy=_WIRE)
+
+
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=998)  # no folding of Message-ID/References
+
+
+def _utf8_qp() -> Charset:
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    return charset
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    return MIMEText(text, subtype, _utf8_qp())  # type: ignore[arg-type]  # a Charset works; stubs say str
+
+
+def _body(text: str, html: str | None, attachments: tuple[Attachment, ...]) -> Message:
+    body: Message = _text_part(text, "plain")
+    if html is not None:
+        alternative = MIMEMultipart("alternative")
+        alternative.attach(body)
+        alternative.attach(_text_part(html, "html"))
+        body = alternative
+    kept = [a for a in attachments if a.content is not None]
+    if not kept:
+        return body
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(body)
+    for attachment in kept:
+        mixed.attach(_attachment_part(attachment))
+    return mixed
+
+
+def _attachment_part(attachment: Attachment) -> Message:
+    main, _, sub = attachment.content_type.partition("/")
+    part = MIMEBase(main or "application", sub or "octet-stream")
+    part.set_payload(attachment.content or b"")
+    encode_base64(part)
+    if attachment.filename:
+        name = attachment.filename if attachment.filename.isascii() else ("utf-8", "", attachment.filename)
+        part.add_header("Content-Disposition", "attachment", filename=name)
+    else:
+        part.add_header("Content-Disposition", "attachment")
+    return part
+
+
+def _encoded(value: str) -> str:
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", maxlinelen=76, header_name="Subject").encode()
+
+
+def _address_header(address: Address) -> str:
+    name = re.sub(r"[\x00-\x1f\x7f]+", " ", address.name).strip()
+    return formataddr((name, address.email), charset="utf-8")
+
+
+def _thread_headers(message: Message, draft: OutboundDraft, ticket: TicketView) -> None:
+    chain = list(ticket.thread_ids)
+    parent = draft.in_reply_to or (chain[-1] if chain else None)
+    if parent and parent not in chain:
+        chain.append(parent)
+    if len(chain) > MAX_REFERENCES:
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+    if parent:
+        message["In-Reply-To"] = f"<{parent}>"
+    if chain:
+        message["References"] = " ".join(f"<{m}>" for m in chain)

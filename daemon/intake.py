@@ -1,0 +1,134 @@
+"""One mail: parse, gather from the store, let the core decide, compose, apply — one transaction.
+
+`take_in` is what the IMAP and Maildir readers, `postdesk ingest` and `run --once` all
+call. It never raises for a bad mail (that becomes a quarantine record); it raises
+`TemporaryError` when the database is busy or gone, so the caller keeps the mail and
+tries again later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from daemon.app import App
+from daemon.core import thread
+from daemon.core.compose import compose
+from daemon.core.decide import decide
+from daemon.core.identity import fingerprint
+from daemon.core.parse import parse
+from daemon.core.values import Decision, InboundMail, Verdict
+from daemon.errors import TemporaryError
+from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
+from daemon.store.gather import gather
+from daemon.store.models import IntakeRecord, Quarantine
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    verdict: Verdict
+    reason: str
+    ticket_number: int | None = None
+    message_id: str = ""
+
+
+def take_in(app: App, raw: bytes, mailbox: str, now: datetime | None = None) -> IntakeResult:
+    """Take one raw mail in; the result says what happened to it."""
+    now = now or datetime.now(UTC)
+    limit = int(app.config.intake.max_mail_size)
+    if len(raw) > limit:
+        return quarantine_raw(app, raw, mailbox, f"the mail is {len(raw):,} bytes, over intake.max_mail_size "
+                              f"({limit:,} bytes)", now)
+    try:
+        mail = parse(raw, received_at=now, max_attachment_bytes=app.setup.max_attachment_bytes,
+                     reply_languages=app.setup.reply_languages)
+    except Exception as error:  # the parser promises never to raise; keep the mail if it does
+        log.error("parser failed mailbox=%s: %s", mailbox, traceback.format_exc())
+        return quarantine_raw(app, raw, mailbox, f"the parser failed: {type(error).__name__}: {error}", now)
+    try:
+        return _take_in_parsed(app, raw, mail, mailbox, now)
+    except TemporaryError:
+        raise
+    except Exception as error:
+        log.error("mail=%s mailbox=%s failed, quarantined: %s", mail.message_id, mailbox, traceback.format_exc())
+        return quarantine_raw(app, raw, mailbox, f"processing failed: {type(error).__name__}: {error}", now, mail)
+
+
+def _take_in_parsed(app: App, raw: bytes, mail: InboundMail, mailbox: str, now: datetime) -> IntakeResult:
+    print_id = fingerprint(raw, mail)
+    keys = thread.keys(mail, app.setup)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _one_transaction(app, Intake(mail, raw, print_id, mailbox), keys, now)
+        except (IntegrityError, StaleDataError) as error:
+            # another instance took the same mail or changed the same ticket: look again
+            log.warning("mail=%s retry %d after a concurrent change: %s", mail.message_id, attempt,
+                        str(error).splitlines()[0])
+        except OperationalError as error:
+            raise TemporaryError(f"database unavailable: {str(error).splitlines()[0]}") from error
+    raise TemporaryError(f"mail {mail.message_id} kept conflicting with concurrent changes")
+
+
+def _one_transaction(app: App, intake: Intake, keys: thread.ThreadKeys, now: datetime) -> IntakeResult:
+    mail, mailbox = intake.mail, intake.mailbox
+    with app.db.write() as session:
+        facts = gather(session, mail, keys, intake.fingerprint, now)
+        decision = decide(mail, facts, app.setup, mailbox, now)
+        if decision.verdict is Verdict.DUPLICATE:
+            return _logged(IntakeResult(decision.verdict, decision.reason, None, mail.message_id), mailbox)
+        decision, number = _numbered(session, decision)
+        outbound = ()
+        if decision.ticket is not None and decision.drafts:
+            outbound = compose(decision.drafts, decision.ticket, app.setup, app.renderer, app.envelope(mailbox),
+                               intake.fingerprint, now, {"mail": mail_summary(mail)})
+        apply_decision(session, intake, decision, outbound, number, now)
+    return _logged(IntakeResult(decision.verdict, decision.reason, number, mail.message_id), mailbox)
+
+
+def _numbered(session: object, decision: Decision) -> tuple[Decision, int | None]:
+    if decision.ticket is None:
+        return decision, None
+    if not decision.creates_ticket:
+        return decision, decision.ticket.number
+    number = allocate_number(session)  # type: ignore[arg-type]
+    return replace(decision, ticket=replace(decision.ticket, number=number)), number
+
+
+def mail_summary(mail: InboundMail) -> dict[str, str]:
+    return {"from": mail.sender.email, "name": mail.sender.name, "subject": mail.subject, "text": mail.new_text}
+
+
+def _logged(result: IntakeResult, mailbox: str) -> IntakeResult:
+    level = logging.ERROR if result.verdict is Verdict.QUARANTINED else logging.INFO
+    log.log(level, "mail=<%s> ticket=%s mailbox=%s %s: %s", result.message_id, result.ticket_number or "-",
+            mailbox, result.verdict.value, result.reason)
+    return result
+
+
+def quarantine_raw(app: App, raw: bytes, mailbox: str, reason: str, now: datetime,
+                   mail: InboundMail | None = None) -> IntakeResult:
+    """Keep a mail that could not be processed, with the reason; never lose it."""
+    digest = hashlib.sha256(raw).hexdigest()
+    print_id = fingerprint(raw, mail) if mail is not None else digest
+    with app.db.write() as session:
+        existing = session.query(IntakeRecord.id).filter(IntakeRecord.fingerprint == print_id).first()
+        if existing is None:
+            store_blob(session, raw)
+            if mail is not None:
+                write_quarantine(session, Intake(mail, raw, print_id, mailbox), reason, now)
+            else:
+                session.add(Quarantine(mailbox=mailbox, raw_sha256=digest, reason=reason, at=now))
+            session.add(IntakeRecord(fingerprint=print_id, message_id=mail.message_id if mail else "",
+                                     raw_sha256=digest, mailbox=mailbox, verdict=Verdict.QUARANTINED.value,
+                                     reason=reason[:2000], at=now))
+    message_id = mail.message_id if mail else ""
+    return _logged(IntakeResult(Verdict.QUARANTINED, reason, None, message_id), mailbox)

@@ -1,0 +1,241 @@
+"""Mailbox readers: one pass takes in every waiting mail, marking each done only after its
+ticket is committed. `run --once` calls a pass; the daemon runs each mailbox's loop in its
+own thread (IMAP IDLE, or polling; Maildir by a short poll)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from daemon.adapters.imap import NETWORK_ERRORS, ImapMailbox
+from daemon.adapters.maildir import MaildirBox
+from daemon.app import App
+from daemon.config import MailboxConfig
+from daemon.core.values import Verdict
+from daemon.errors import TemporaryError
+from daemon.intake import take_in
+from daemon.store.models import MailboxState
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class PassReport:
+    taken: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, verdict: Verdict) -> None:
+        if verdict is Verdict.QUARANTINED:
+            self.quarantined += 1
+        elif verdict is Verdict.DUPLICATE:
+            self.duplicates += 1
+        else:
+            self.taken += 1
+
+    def add(self, other: PassReport) -> None:
+        self.taken += other.taken
+        self.quarantined += other.quarantined
+        self.duplicates += other.duplicates
+        self.errors += other.errors
+
+
+# ----------------------------------------------------------------------------------------
+# Maildir
+
+
+def maildir_box(mailbox: MailboxConfig) -> MaildirBox:
+    assert mailbox.maildir is not None
+    config = mailbox.maildir
+    return MaildirBox(config.path, config.done, config.processed_folder, config.quarantine_folder)
+
+
+def maildir_pass(app: App, mailbox: MailboxConfig, box: MaildirBox, clock: Clock,
+                 stop: threading.Event | None = None) -> PassReport:
+    report = PassReport()
+    for path in box.waiting():
+        if stop is not None and stop.is_set():
+            break
+        found = box.read(path)
+        if found is None:
+            continue
+        result = take_in(app, found.raw, mailbox.name, clock())  # TemporaryError: leave it in new/
+        if result.verdict is Verdict.QUARANTINED:
+            box.mark_quarantined(path)
+        else:
+            box.mark_done(path)
+        report.count(result.verdict)
+    return report
+
+
+# ----------------------------------------------------------------------------------------
+# IMAP
+
+
+def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
+              stop: threading.Event | None = None) -> PassReport:
+    """Take in every waiting mail of a connected IMAP mailbox, batch by batch."""
+    assert mailbox.imap is not None
+    remember_uidvalidity(app, mailbox, imap)
+    uids = imap.waiting_uids()
+    report = PassReport()
+    size = mailbox.imap.batch_size
+    for start in range(0, len(uids), size):
+        if stop is not None and stop.is_set():
+            break
+        report.add(_imap_batch(app, mailbox, imap, uids[start:start + size], clock))
+    return report
+
+
+def _imap_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uids: list[int], clock: Clock) -> PassReport:
+    report = PassReport()
+    done: list[int] = []
+    quarantined: list[int] = []
+    try:
+        for fetched in imap.fetch(uids):
+            result = take_in(app, fetched.raw, mailbox.name, clock())
+            (quarantined if result.verdict is Verdict.QUARANTINED else done).append(fetched.uid)
+            report.count(result.verdict)
+    finally:  # whatever was committed is marked done, even if the batch stopped half-way
+        imap.mark_done(done)
+        imap.move_to_quarantine(quarantined)
+        if done or quarantined:
+            remember_last_uid(app, mailbox, imap, max(done + quarantined))
+    return report
+
+
+def remember_uidvalidity(app: App, mailbox: MailboxConfig, imap: ImapMailbox) -> None:
+    assert mailbox.imap is not None
+    folder = mailbox.imap.folder
+    with app.db.write() as session:
+        state = session.scalar(select(MailboxState).where(MailboxState.mailbox == mailbox.name,
+                                                          MailboxState.folder == folder))
+        if state is None:
+            session.add(MailboxState(mailbox=mailbox.name, folder=folder, uidvalidity=imap.uidvalidity, last_uid=0))
+        elif state.uidvalidity != imap.uidvalidity:
+            log.warning("mailbox=%s folder %s: UIDVALIDITY changed from %d to %d; re-scanning "
+                        "(mails already taken in are recognised and not doubled)", mailbox.name, folder,
+                        state.uidvalidity, imap.uidvalidity)
+            state.uidvalidity, state.last_uid = imap.uidvalidity, 0
+
+
+def remember_last_uid(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uid: int) -> None:
+    assert mailbox.imap is not None
+    with app.db.write() as session:
+        state = session.scalar(select(MailboxState).where(MailboxState.mailbox == mailbox.name,
+                                                          MailboxState.folder == mailbox.imap.folder))
+        if state is not None and uid > state.last_uid:
+            state.last_uid = uid
+
+
+def connect_imap(mailbox: MailboxConfig) -> ImapMailbox:
+    assert mailbox.imap is not None
+    imap = ImapMailbox(mailbox.imap)
+    try:
+        imap.connect()
+    except NETWORK_ERRORS as error:
+        imap.close()
+        raise TemporaryError(f"mailbox {mailbox.name}: cannot reach {mailbox.imap.host}:{mailbox.imap.port}: "
+                             f"{type(error).__name__}: {error}") from error
+    return imap
+
+
+def one_pass(app: App, mailbox: MailboxConfig, clock: Clock) -> PassReport:
+    """A complete pass over one mailbox, connecting and disconnecting (for `run --once`)."""
+    if mailbox.maildir is not None:
+        return maildir_pass(app, mailbox, maildir_box(mailbox), clock)
+    imap = connect_imap(mailbox)
+    try:
+        return imap_pass(app, mailbox, imap, clock)
+    except NETWORK_ERRORS as error:
+        raise TemporaryError(f"mailbox {mailbox.name}: connection lost: {type(error).__name__}: {error}") from error
+    finally:
+        imap.close()
+
+
+# ----------------------------------------------------------------------------------------
+# The daemon's reader loops (one thread each)
+
+
+class Backoff:
+    """Capped exponential backoff with jitter; logs a failure once until it recovers."""
+
+    def __init__(self, first: float = 1.0, cap: float = 300.0) -> None:
+        self.first, self.cap, self.failures = first, cap, 0
+
+    def failed(self) -> float:
+        self.failures += 1
+        delay = min(self.cap, self.first * 2 ** (self.failures - 1))
+        return delay * random.uniform(0.5, 1.0)
+
+    def recovered(self) -> bool:
+        was_failing, self.failures = self.failures > 0, 0
+        return was_failing
+
+
+def run_maildir_reader(app: App, mailbox: MailboxConfig, clock: Clock, stop: threading.Event,
+                       on_mail: Callable[[], None] = lambda: None) -> None:
+    assert mailbox.maildir is not None
+    box = maildir_box(mailbox)
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            report = maildir_pass(app, mailbox, box, clock, stop)
+            if backoff.recovered():
+                log.info("mailbox=%s intake works again", mailbox.name)
+            if report.taken or report.quarantined:
+                on_mail()
+            stop.wait(mailbox.maildir.poll_interval.total_seconds())
+        except TemporaryError as error:
+            delay = backoff.failed()
+            if backoff.failures == 1:
+                log.warning("mailbox=%s %s; retrying with backoff", mailbox.name, error)
+            stop.wait(delay)
+
+
+def run_imap_reader(app: App, mailbox: MailboxConfig, clock: Clock, stop: threading.Event,
+                    on_mail: Callable[[], None] = lambda: None) -> None:
+    assert mailbox.imap is not None
+    backoff = Backoff()
+    while not stop.is_set():
+        imap: ImapMailbox | None = None
+        try:
+            imap = connect_imap(mailbox)
+            if backoff.recovered():
+                log.info("mailbox=%s reconnected to %s", mailbox.name, mailbox.imap.host)
+            _imap_session(app, mailbox, imap, clock, stop, on_mail)
+        except (TemporaryError, *NETWORK_ERRORS) as error:
+            delay = backoff.failed()
+            if backoff.failures == 1:
+                log.warning("mailbox=%s IMAP trouble (%s: %s); reconnecting with backoff", mailbox.name,
+                            type(error).__name__, error)
+            stop.wait(delay)
+        finally:
+            if imap is not None:
+                imap.close()
+
+
+def _imap_session(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock, stop: threading.Event,
+                  on_mail: Callable[[], None]) -> None:
+    assert mailbox.imap is not None
+    config = mailbox.imap
+    while not stop.is_set():
+        report = imap_pass(app, mailbox, imap, clock, stop)
+        if report.taken or report.quarantined:
+            on_mail()
+        if config.idle and imap.has_idle:
+            imap.idle_until(config.idle_renew.total_seconds(), stop)
+        else:
+            deadline = time.monotonic() + config.poll_interval.total_seconds()
+            while not stop.is_set() and time.monotonic() < deadline:
+                stop.wait(min(1.0, deadline - time.monotonic()))
+            imap.noop()

@@ -1,0 +1,129 @@
+"""The sender: drains the outbox through SMTP (or the Maildir outbox) with a few workers,
+each on its own reused connection. Database calls run in threads; the loop never blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from daemon.adapters.maildir import MaildirOutbox
+from daemon.adapters.smtp import Outcome, SmtpConnection
+from daemon.app import App
+from daemon.store import outbox
+from daemon.store.outbox import OutboxItem
+
+log = logging.getLogger(__name__)
+
+
+class Connection(Protocol):
+    async def deliver(self, item: OutboxItem) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+class MaildirConnection:
+    def __init__(self, box: MaildirOutbox) -> None:
+        self.box = box
+
+    async def deliver(self, item: OutboxItem) -> Outcome:
+        await asyncio.to_thread(self.box.write, item.message_id, item.raw)
+        return Outcome("sent")
+
+    async def close(self) -> None:
+        return None
+
+
+class SmtpItemConnection:
+    def __init__(self, connection: SmtpConnection) -> None:
+        self.connection = connection
+
+    async def deliver(self, item: OutboxItem) -> Outcome:
+        return await self.connection.deliver(item.envelope_from, item.recipients, item.raw)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: SendReport) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.errors += other.errors
+
+
+class Sender:
+    def __init__(self, app: App, clock: Callable[[], datetime] | None = None) -> None:
+        self.app = app
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.concurrency = app.config.outbound.concurrency
+        self.connections: list[Connection] = [self._connection() for _ in range(self.concurrency)]
+
+    def _connection(self) -> Connection:
+        config = self.app.config
+        if config.outbound.transport == "maildir":
+            return MaildirConnection(MaildirOutbox(config.outbound.maildir))
+        assert config.smtp is not None
+        return SmtpItemConnection(SmtpConnection(config.smtp))
+
+    async def drain(self) -> SendReport:
+        """Send everything due now; return when nothing due is left."""
+        report = SendReport()
+        while True:
+            items = await asyncio.to_thread(outbox.claim_due, self.app.db, self.worker, self.clock(),
+                                            self.concurrency * 8)
+            if not items:
+                return report
+            report.add(await self._send_batch(items))
+
+    async def _send_batch(self, items: list[OutboxItem]) -> SendReport:
+        queue: asyncio.Queue[OutboxItem] = asyncio.Queue()
+        for item in items:
+            queue.put_nowait(item)
+        report = SendReport()
+        workers = [self._work(connection, queue, report) for connection in self.connections[: len(items)]]
+        await asyncio.gather(*workers)
+        return report
+
+    async def _work(self, connection: Connection, queue: asyncio.Queue[OutboxItem], report: SendReport) -> None:
+        while not queue.empty():
+            item = queue.get_nowait()
+            outcome = await connection.deliver(item)
+            await asyncio.to_thread(self._record, item, outcome, report)
+
+    def _record(self, item: OutboxItem, outcome: Outcome, report: SendReport) -> None:
+        now = self.clock()
+        config = self.app.config.outbound
+        if outcome.state == "sent":
+            outbox.mark_sent(self.app.db, item, now, outcome.error)
+            report.sent += 1
+            log.info("outbox=%d mail=<%s> sent to %s", item.id, item.message_id, ", ".join(item.recipients))
+        elif outcome.state == "failed":
+            outbox.mark_failed(self.app.db, item, outcome.error, now)
+            report.failed += 1
+            report.errors.append(f"<{item.message_id}>: {outcome.error}")
+            log.error("outbox=%d mail=<%s> failed for good: %s", item.id, item.message_id, outcome.error)
+        elif outbox.mark_retry(self.app.db, item, outcome.error, now, config.retry_for, config.max_backoff,
+                               outcome.retry_recipients):
+            report.retried += 1
+            log.warning("outbox=%d mail=<%s> will be retried: %s", item.id, item.message_id, outcome.error)
+        else:
+            report.failed += 1
+            report.errors.append(f"<{item.message_id}>: {outcome.error}")
+
+    async def close(self) -> None:
+        for connection in self.connections:
+            await connection.close()

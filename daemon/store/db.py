@@ -1,0 +1,103 @@
+"""Engines and transactions. SQLite: WAL, foreign keys on, writers serialised by BEGIN IMMEDIATE.
+
+PostgreSQL: `postgresql://` URLs are taken as psycopg 3. Every write goes through `write()`,
+one short transaction per mail or per outbox step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.errors import PostdeskError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str, base_dir: str | Path = ".") -> None:
+        self.url = normalise_url(url, Path(base_dir))
+        self.engine = _create_engine(self.url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self.sessions() as session:
+            if self.is_sqlite:
+                session.connection(execution_options={"sqlite_immediate": True})
+            try:
+                yield session
+                session.commit()
+            except OperationalError as error:
+                session.rollback()
+                raise TemporaryError(f"database busy or unreachable: {_short(error)}") from error
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def normalise_url(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths are relative to the config's folder; postgresql:// means psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise PostdeskError(f"database.url {url!r} is not a database URL: {error}") from None
+    if parsed.drivername == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            path = (base_dir / path).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(parsed.set(database=str(path)))
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _short(error: DBAPIError) -> str:
+    return str(error.orig).splitlines()[0] if error.orig else str(error)[:200]

@@ -1,0 +1,103 @@
+"""The outbox: rows queued with the ticket change that caused them, claimed with a lease,
+then marked sent, retried with backoff, or failed with an event on the ticket.
+
+A crash after the claim leaves the row `sending`; when its lease runs out another pass
+claims it again. So a mail is sent twice only if the crash fell between the server's
+accept and `mark_sent`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+
+from daemon.store.db import Database
+from daemon.store.models import Event, Outbox
+
+LEASE = timedelta(minutes=5)
+FIRST_BACKOFF = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    ticket_id: int | None
+    kind: str
+    message_id: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    raw: bytes
+    attempts: int
+    created_at: datetime
+
+
+def claim_due(db: Database, worker: str, now: datetime, limit: int) -> list[OutboxItem]:
+    """Claim up to `limit` mails that are due (or whose claim expired) for this worker."""
+    due = or_(and_(Outbox.status == "queued", Outbox.next_attempt_at <= now),
+              and_(Outbox.status == "sending", Outbox.claimed_until < now))
+    with db.write() as session:
+        query = select(Outbox).where(due).order_by(Outbox.id).limit(limit)
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.status, row.claimed_by, row.claimed_until = "sending", worker, now + LEASE
+            row.attempts += 1
+        return [OutboxItem(r.id, r.ticket_id, r.kind, r.message_id, r.envelope_from, tuple(r.recipients or ()),
+                           r.raw, r.attempts, r.created_at) for r in rows]
+
+
+def mark_sent(db: Database, item: OutboxItem, now: datetime, note: str = "") -> None:
+    with db.write() as session:
+        session.execute(update(Outbox).where(Outbox.id == item.id)
+                        .values(status="sent", sent_at=now, claimed_until=None, last_error=note[:2000]))
+        if note:
+            _event(session, item, now, "delivery_partial", note)
+
+
+def mark_retry(db: Database, item: OutboxItem, error: str, now: datetime, retry_for: timedelta,
+               max_backoff: timedelta, recipients: tuple[str, ...] | None = None) -> bool:
+    """Schedule another attempt; past `retry_for` the mail fails instead. True if it will be retried."""
+    if now - item.created_at >= retry_for:
+        mark_failed(db, item, f"gave up after {item.attempts} attempts over {retry_for}: {error}", now)
+        return False
+    delay = min(max_backoff, FIRST_BACKOFF * (2 ** max(0, item.attempts - 1)))
+    delay = delay * random.uniform(0.8, 1.2)  # jitter, so many queued mails don't retry in lockstep
+    values: dict[str, object] = {"status": "queued", "next_attempt_at": now + delay, "claimed_until": None,
+                                 "last_error": error[:2000]}
+    if recipients is not None:
+        values["recipients"] = list(recipients)
+    with db.write() as session:
+        session.execute(update(Outbox).where(Outbox.id == item.id).values(**values))
+    return True
+
+
+def mark_failed(db: Database, item: OutboxItem, error: str, now: datetime) -> None:
+    with db.write() as session:
+        session.execute(update(Outbox).where(Outbox.id == item.id)
+                        .values(status="failed", claimed_until=None, last_error=error[:2000]))
+        _event(session, item, now, "delivery_failed", error)
+
+
+def _event(session: object, item: OutboxItem, now: datetime, kind: str, error: str) -> None:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    session.add(Event(ticket_id=item.ticket_id, at=now, actor="postdesk", kind=kind, detail={
+        "message_id": item.message_id, "mail": item.kind, "recipients": ", ".join(item.recipients),
+        "error": error[:1000]}))
+
+
+def pending_count(db: Database, now: datetime) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.status.in_(("queued", "sending")), Outbox.next_attempt_at <= now)) or 0
+
+
+def counts(db: Database) -> dict[str, int]:
+    with db.read() as session:
+        rows = session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all()
+        return {status: count for status, count in rows}
