@@ -39,6 +39,13 @@ def core_setup(config: Config) -> Setup:
         loop_header=config.loop.loop_header,
         reply_languages=config.intake.reply_languages,
         max_attachment_bytes=int(config.intake.max_attachment_size),
+        trusted_authserv_ids=tuple(a.lower() for a in config.security.trusted_authserv_ids),
+        ticket_types=config.tickets.types,
+        low_priority_types=config.tickets.low_priority_types,
+        priority_matrix=tuple((k.partition(".")[0], k.partition(".")[2], v)
+                              for k, v in sorted(config.tickets.priority_matrix.items())),
+        resolution_codes=config.tickets.resolution_codes,
+        notify_agents_on_new=config.tickets.notify_agents_on_new,
     )
 
 

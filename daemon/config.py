@@ -176,10 +176,13 @@ class PathsConfig:
     contacts: str = field(default="", metadata={"path": True})
 
 
+_MB_25, _MB_60 = ByteSize(25 * 1024 * 1024), ByteSize(60 * 1024 * 1024)
+
+
 @dataclass(frozen=True, slots=True)
 class IntakeConfig:
-    max_attachment_size: ByteSize = ByteSize(25 * 1024 * 1024)
-    max_mail_size: ByteSize = ByteSize(60 * 1024 * 1024)
+    max_attachment_size: ByteSize = _MB_25
+    max_mail_size: ByteSize = _MB_60
     reply_languages: tuple[str, ...] = ()
 
 
@@ -202,6 +205,34 @@ class LoopConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    trusted_authserv_ids: tuple[str, ...] = ()  # your MX's authserv-id in Authentication-Results
+
+
+@dataclass(frozen=True, slots=True)
+class TicketsConfig:
+    types: tuple[str, ...] = ("incident", "question", "feature_request", "service_request")
+    low_priority_types: tuple[str, ...] = ("question", "feature_request")
+    resolution_codes: tuple[str, ...] = ()
+    notify_agents_on_new: bool = True
+    # impact x urgency -> priority: keys "IMPACT.URGENCY" (high/medium/low), values urgent/high/medium/low
+    priority_matrix: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> list[tuple[KeyPath, str]]:
+        problems: list[tuple[KeyPath, str]] = []
+        levels, priorities = ("high", "medium", "low"), ("urgent", "high", "medium", "low")
+        for key, value in self.priority_matrix.items():
+            impact, _, urgency = key.partition(".")
+            if impact not in levels or urgency not in levels:
+                problems.append((("priority_matrix", key), f"priority_matrix key {key!r} must be IMPACT.URGENCY "
+                                 "with each of high, medium, low (e.g. \"high.medium\")"))
+            if value not in priorities:
+                problems.append((("priority_matrix", key), f"priority {value!r} must be one of: "
+                                 + ", ".join(priorities)))
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -218,6 +249,8 @@ class Config:
     intake: IntakeConfig = IntakeConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     loop: LoopConfig = LoopConfig()
+    security: SecurityConfig = SecurityConfig()
+    tickets: TicketsConfig = TicketsConfig()
     logging: LoggingConfig = LoggingConfig()
     file: str = ""  # set by load_config: the file this came from
     base_dir: str = ""

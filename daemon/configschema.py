@@ -72,7 +72,8 @@ class KeyLines:
     """Finds the line of a key path in a TOML text (tomllib keeps no positions)."""
 
     _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-    _KEY = re.compile(r'^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\'))*)\s*=')
+    _PART = r'(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')'
+    _KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
 
     def __init__(self, text: str) -> None:
         self.lines: dict[KeyPath, int] = {}
@@ -212,7 +213,7 @@ def _field_value(field: dataclasses.Field[Any], hint: Any, table: dict[str, Any]
     if field.metadata.get("secret"):
         secret = _secret_value(field.name, table, path, ctx)
         if secret is not None:
-            return secret
+            return secret  # the value, or _MISSING when the file or variable failed
     if field.name not in table:
         return _default_of(field, key_path, ctx)
     value = convert(hint, table[field.name], key_path, ctx)
@@ -233,11 +234,12 @@ def _default_of(field: dataclasses.Field[Any], key_path: KeyPath, ctx: BuildCont
     return _MISSING
 
 
-def _secret_value(name: str, table: dict[str, Any], path: KeyPath, ctx: BuildContext) -> str | None:
+def _secret_value(name: str, table: dict[str, Any], path: KeyPath, ctx: BuildContext) -> Any:
+    """None when neither <name>_file nor <name>_env is given; _MISSING when they fail."""
     given = [k for k in (name, f"{name}_file", f"{name}_env") if k in table]
     if len(given) > 1:
         ctx.problem((*path, given[1]), f"give only one of {', '.join(given)}")
-        return None
+        return _MISSING
     file_key, env_key = f"{name}_file", f"{name}_env"
     if file_key in table:
         return _read_secret_file(table[file_key], (*path, file_key), ctx)
@@ -246,21 +248,21 @@ def _secret_value(name: str, table: dict[str, Any], path: KeyPath, ctx: BuildCon
         if not isinstance(variable, str) or variable not in ctx.environ:
             ctx.problem((*path, env_key), f"environment variable {variable!r} is not set; "
                         f"expected the name of a variable that holds {dotted((*path, name))}")
-            return ""
+            return _MISSING
         return ctx.environ[variable]
     return None
 
 
-def _read_secret_file(value: object, key_path: KeyPath, ctx: BuildContext) -> str:
+def _read_secret_file(value: object, key_path: KeyPath, ctx: BuildContext) -> Any:
     if not isinstance(value, str):
         ctx.problem(key_path, f"{dotted(key_path)} must be a file path (string), not {_describe(value)}")
-        return ""
+        return _MISSING
     file = Path(value) if os.path.isabs(value) else ctx.base_dir / value
     try:
         return file.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as error:
         ctx.problem(key_path, f"cannot read {dotted(key_path)} {str(file)!r}: {error.strerror or error}")
-        return ""
+        return _MISSING
 
 
 def convert(hint: Any, value: object, key_path: KeyPath, ctx: BuildContext) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from daemon.app import App
@@ -23,7 +24,7 @@ from daemon.core.compose import compose
 from daemon.core.decide import decide
 from daemon.core.identity import fingerprint
 from daemon.core.parse import parse
-from daemon.core.values import Decision, InboundMail, Verdict
+from daemon.core.values import Decision, InboundMail, OutboundMail, ThreadKeys, Verdict
 from daemon.errors import TemporaryError
 from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
 from daemon.store.gather import gather
@@ -78,7 +79,7 @@ def _take_in_parsed(app: App, raw: bytes, mail: InboundMail, mailbox: str, now: 
     raise TemporaryError(f"mail {mail.message_id} kept conflicting with concurrent changes")
 
 
-def _one_transaction(app: App, intake: Intake, keys: thread.ThreadKeys, now: datetime) -> IntakeResult:
+def _one_transaction(app: App, intake: Intake, keys: ThreadKeys, now: datetime) -> IntakeResult:
     mail, mailbox = intake.mail, intake.mailbox
     with app.db.write() as session:
         facts = gather(session, mail, keys, intake.fingerprint, now)
@@ -86,7 +87,7 @@ def _one_transaction(app: App, intake: Intake, keys: thread.ThreadKeys, now: dat
         if decision.verdict is Verdict.DUPLICATE:
             return _logged(IntakeResult(decision.verdict, decision.reason, None, mail.message_id), mailbox)
         decision, number = _numbered(session, decision)
-        outbound = ()
+        outbound: tuple[OutboundMail, ...] = ()
         if decision.ticket is not None and decision.drafts:
             outbound = compose(decision.drafts, decision.ticket, app.setup, app.renderer, app.envelope(mailbox),
                                intake.fingerprint, now, {"mail": mail_summary(mail)})
@@ -94,12 +95,12 @@ def _one_transaction(app: App, intake: Intake, keys: thread.ThreadKeys, now: dat
     return _logged(IntakeResult(decision.verdict, decision.reason, number, mail.message_id), mailbox)
 
 
-def _numbered(session: object, decision: Decision) -> tuple[Decision, int | None]:
+def _numbered(session: Session, decision: Decision) -> tuple[Decision, int | None]:
     if decision.ticket is None:
         return decision, None
     if not decision.creates_ticket:
         return decision, decision.ticket.number
-    number = allocate_number(session)  # type: ignore[arg-type]
+    number = allocate_number(session)
     return replace(decision, ticket=replace(decision.ticket, number=number)), number
 
 

@@ -175,7 +175,7 @@ class Backoff:
     def failed(self) -> float:
         self.failures += 1
         delay = min(self.cap, self.first * 2 ** (self.failures - 1))
-        return delay * random.uniform(0.5, 1.0)
+        return float(delay * random.uniform(0.5, 1.0))
 
     def recovered(self) -> bool:
         was_failing, self.failures = self.failures > 0, 0

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from daemon.adapters.sdnotify import Notifier
 from daemon.app import App
 from daemon.readers import PassReport, one_pass, run_imap_reader, run_maildir_reader
-from daemon.sender import SendReport, Sender
+from daemon.sender import Sender, SendReport
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -60,7 +60,7 @@ class Daemon:
         wake = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, stopping, sig)
-        self._start_readers(lambda: loop.call_soon_threadsafe(wake.set))
+        self._start_readers(lambda: self._wake_from_thread(loop, wake))
         sender = Sender(self.app, self.clock)
         tasks = [asyncio.create_task(self._send_loop(sender, wake, stopping), name="sender")]
         if self.notifier.active:
@@ -76,6 +76,10 @@ class Daemon:
         await sender.close()
         log.info("postdesk stopped")
         return 0
+
+    @staticmethod
+    def _wake_from_thread(loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        loop.call_soon_threadsafe(wake.set)
 
     def _request_stop(self, stopping: asyncio.Event, sig: signal.Signals) -> None:
         log.info("%s received: finishing the mail in hand, then stopping", sig.name)
@@ -105,7 +109,8 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), SENDER_POLL)
             wake.clear()
-        await sender.drain()  # what the last mails in hand queued
+        with contextlib.suppress(TimeoutError):  # what the last mails in hand queued, if quick
+            await asyncio.wait_for(sender.drain(), 10)
 
     async def _watchdog(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():

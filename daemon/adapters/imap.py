@@ -7,6 +7,7 @@ Everything here blocks; each mailbox's reader runs it in its own thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import socket
@@ -97,10 +98,8 @@ class ImapMailbox:
         try:
             client.logout()
         except NETWORK_ERRORS:
-            try:
+            with contextlib.suppress(*NETWORK_ERRORS):
                 client.shutdown()
-            except NETWORK_ERRORS:
-                pass
 
     def _client(self) -> imapclient.IMAPClient:
         if self.client is None:

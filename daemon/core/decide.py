@@ -13,6 +13,7 @@ from datetime import datetime
 
 from daemon.core import agentmail, lifecycle, notify, thread
 from daemon.core.classify import Classification, classify
+from daemon.core.tickets import new_ticket_view, other_participants
 from daemon.core.values import (
     Address,
     Decision,
@@ -109,45 +110,6 @@ def open_ticket(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str, who
                     events=tuple(events), drafts=tuple(drafts))
 
 
-def new_ticket_view(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str, now: datetime) -> TicketView:
-    requester = requester_of(mail)
-    language = _language(mail, facts, setup, mailbox)
-    return TicketView(
-        number=0, subject=mail.subject.strip() or "(no subject)", status=Status.NEW, requester=requester,
-        created_at=now, status_changed_at=now, cc=_other_participants(mail, setup, (requester.email,)),
-        mailbox=mailbox, language=language,
-    )
-
-
-def requester_of(mail: InboundMail) -> Address:
-    """From; but a form or a machine sender with one Reply-To means the person in Reply-To."""
-    from daemon.core.classify import nature_of
-
-    if len(mail.reply_to) == 1 and nature_of(mail) is Nature.MACHINE:
-        return mail.reply_to[0]
-    return mail.sender
-
-
-def _other_participants(mail: InboundMail, setup: Setup, known: tuple[str, ...]) -> tuple[Address, ...]:
-    skip = set(known) | setup.own_addresses
-    agents = {a for agent in setup.agents for a in agent.addresses}
-    found: dict[str, Address] = {}
-    for address in mail.cc:
-        local, _, domain = address.email.rpartition("@")
-        plain = f"{local.partition('+')[0]}@{domain}"
-        if address.email and address.email not in skip and plain not in skip and address.email not in agents:
-            found.setdefault(address.email, address)
-    return tuple(found.values())
-
-
-def _language(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str) -> str:
-    for candidate in (facts.contact.language if facts.contact else "", setup.mailbox(mailbox).language,
-                      mail.language):
-        if candidate in setup.languages:
-            return candidate
-    return setup.default_language
-
-
 def _created_detail(mail: InboundMail, mailbox: str, found: ThreadMatch, why: str) -> tuple[tuple[str, str], ...]:
     detail = [("from", mail.sender.email), ("mailbox", mailbox), ("message_id", mail.message_id)]
     if found.note:
@@ -212,7 +174,7 @@ def customer_status_change(ticket: TicketView, after: TicketView, mail: InboundM
 
 def _merged_cc(ticket: TicketView, mail: InboundMail, setup: Setup) -> tuple[Address, ...]:
     known = tuple(ticket.participants)
-    return (*ticket.cc, *_other_participants(mail, setup, known))
+    return (*ticket.cc, *other_participants(mail, setup, known))
 
 
 def on_closed_ticket(mail: InboundMail, ticket: TicketView, facts: Facts, setup: Setup, mailbox: str,

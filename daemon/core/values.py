@@ -223,6 +223,7 @@ class TicketView:
     resolution_code: str = ""
     third_party: str = ""
     merged_into: int | None = None
+    alert_key: str = ""
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
@@ -249,6 +250,8 @@ class ThreadKeys:
     message_ids: tuple[str, ...]  # In-Reply-To first, then References newest first
     subject_number: int | None
     address_number: int | None  # from support+N@ in a recipient
+    extra_numbers: tuple[int, ...] = ()  # tickets an agent's commands name (#merge N, #link N)
+    alert_key: str = ""  # a monitoring alert's identity (rules), to group repeats into one ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +264,9 @@ class Facts:
     contact: ContactView | None = None
     auto_replies_last_hour: int = 0  # automatic mails already sent to this sender
     merged: tuple[tuple[int, int], ...] = ()  # (merged ticket, the ticket it now lives in)
+    alert_ticket: int | None = None  # the open ticket of the same monitoring alert, if any
+    agent_load: tuple[tuple[str, int], ...] = ()  # agent → open tickets they own (for round robin)
+    last_assigned: tuple[tuple[str, str], ...] = ()  # group → the agent it last assigned a ticket to
 
     def ticket(self, number: int | None) -> TicketView | None:
         """The ticket with this number, following merges."""
@@ -412,6 +418,12 @@ class Setup:
     loop_header: str = "X-Postdesk-Loop"
     reply_languages: tuple[str, ...] = ()
     max_attachment_bytes: int = 25 * 1024 * 1024
+    trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these servers count
+    ticket_types: tuple[str, ...] = ("incident", "question", "feature_request", "service_request")
+    low_priority_types: tuple[str, ...] = ("question", "feature_request")
+    priority_matrix: tuple[tuple[str, str, str], ...] = ()  # (impact, urgency, priority); () = the default
+    resolution_codes: tuple[str, ...] = ()  # () = any code is accepted
+    notify_agents_on_new: bool = True
 
     @property
     def own_addresses(self) -> frozenset[str]:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from daemon.core.values import Attachment, Decision, EventDraft, InboundMail, OutboundMail, TicketView, Verdict
 from daemon.store.models import (
@@ -62,6 +63,8 @@ def apply_decision(session: Session, intake: Intake, decision: Decision, outboun
     write_events(session, ticket_id, decision.events, now)
     for mail in outbound:
         write_outbound(session, ticket_id, mail, now)
+    if decision.merge_into is not None and ticket_row is not None:
+        merge_into_target(session, ticket_row, decision.merge_into, now)
     if decision.bounced_message_id:
         mark_bounced(session, decision.bounced_message_id, decision.reason, now)
     if decision.verdict is Verdict.QUARANTINED:
@@ -74,6 +77,7 @@ def store_blob(session: Session, content: bytes) -> str:
     digest = hashlib.sha256(content).hexdigest()
     values = {"sha256": digest, "size": len(content), "content": content}
     dialect = session.get_bind().dialect.name
+    statement: Executable
     if dialect == "postgresql":
         statement = postgresql.insert(Blob).values(values).on_conflict_do_nothing(index_elements=["sha256"])
     elif dialect == "sqlite":
@@ -95,7 +99,8 @@ def write_ticket(session: Session, view: TicketView, number: int, now: datetime)
         "category": view.category, "owner": view.owner, "group_name": view.group, "requester": view.requester.email,
         "requester_name": view.requester.name, "mailbox": view.mailbox, "language": view.language,
         "sla_policy": view.sla_policy, "resolution_code": view.resolution_code, "third_party": view.third_party,
-        "merged_into": view.merged_into, "status_changed_at": view.status_changed_at,
+        "merged_into": view.merged_into, "alert_key": view.alert_key or None,
+        "status_changed_at": view.status_changed_at,
         "first_response_at": view.first_response_at, "resolved_at": view.resolved_at, "closed_at": view.closed_at,
     }
     for name, value in fields.items():
@@ -107,6 +112,28 @@ def write_ticket(session: Session, view: TicketView, number: int, now: datetime)
     session.flush()
     sync_links(session, row, view, now)
     return row
+
+
+def merge_into_target(session: Session, source: Ticket, target_number: int, now: datetime) -> None:
+    """The source's messages move to the target, its people and tags join the target's; the
+    source stays (closed, `merged_into` set) so mail naming it still finds the target."""
+    target = session.scalar(select(Ticket).where(Ticket.number == target_number))
+    if target is None or target.id == source.id:
+        raise ValueError(f"cannot merge #{source.number} into #{target_number}")
+    session.execute(update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id))
+    known = {p.email for p in target.participants}
+    for participant in source.participants:
+        if participant.email not in known:
+            target.participants.append(Participant(email=participant.email, name=participant.name, role="cc"))
+    names = {t.name for t in target.tags}
+    for tag in source.tags:
+        if tag.name not in names:
+            target.tags.append(Tag(name=tag.name))
+    source.merged_into = target.number
+    target.updated_at = now
+    session.add(Link(ticket_id=target.id, kind="merged_from", ref=str(source.number), created_at=now))
+    session.add(Event(ticket_id=target.id, at=now, actor="postdesk", kind="merged",
+                      detail={"from": str(source.number), "why": f"ticket #{source.number} was merged into this one"}))
 
 
 def sync_participants(row: Ticket, view: TicketView) -> None:

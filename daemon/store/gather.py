@@ -31,14 +31,27 @@ def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: s
         return Facts(already_taken=True)
     by_message_id = ticket_numbers_by_message_id(session, keys.message_ids)
     numbers = {n for _, n in by_message_id} | {n for n in (keys.subject_number, keys.address_number) if n}
+    numbers |= set(keys.extra_numbers)
+    alert = open_alert_ticket(session, keys.alert_key) if keys.alert_key else None
+    if alert is not None:
+        numbers.add(alert)
     tickets, merged = load_tickets(session, numbers, lock)
     return Facts(
+        alert_ticket=alert,
         ticket_by_message_id=by_message_id,
         tickets=tickets,
         merged=merged,
         contact=contact_view(session, mail.sender.email),
         auto_replies_last_hour=auto_replies_since(session, mail.sender.email, now - timedelta(hours=1)),
     )
+
+
+def open_alert_ticket(session: Session, key: str) -> int | None:
+    """The newest ticket of this monitoring alert that is not closed (resolved ones count:
+    a repeat of a resolved alert reopens it)."""
+    return session.scalar(select(Ticket.number).where(
+        Ticket.alert_key == key, Ticket.status.notin_(("closed", "cancelled")), Ticket.merged_into.is_(None))
+        .order_by(Ticket.number.desc()).limit(1))
 
 
 def ticket_numbers_by_message_id(session: Session, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
@@ -90,7 +103,8 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
         tags=tuple(t.name for t in ticket.tags), links=tuple(LinkRef(k, r) for k, r in links),
         mailbox=ticket.mailbox, language=ticket.language, sla_policy=ticket.sla_policy,
         resolution_code=ticket.resolution_code, third_party=ticket.third_party, merged_into=ticket.merged_into,
-        first_response_at=ticket.first_response_at, resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
+        alert_key=ticket.alert_key or "", first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
         thread_ids=tuple(reversed(thread)),
     )
 

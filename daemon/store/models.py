@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -51,7 +51,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Blob(Base):
@@ -111,6 +111,7 @@ class Ticket(Base):
     resolution_code: Mapped[str] = mapped_column(String(64), default="")
     third_party: Mapped[str] = mapped_column(String(200), default="")
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    alert_key: Mapped[str | None] = mapped_column(String(300), index=True)  # monitoring alert identity
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     status_changed_at: Mapped[datetime]
@@ -124,7 +125,7 @@ class Ticket(Base):
     participants: Mapped[list[Participant]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="Participant.id")
     tags: Mapped[list[Tag]] = relationship(cascade="all, delete-orphan", order_by="Tag.name")
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it as declared)
 
 
 class Participant(Base):

@@ -2,15 +2,13 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 00:54:17.318167
+Create Date: 2026-11-24 01:05:09.162329
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-
 
 revision = '0001'
 down_revision = None
@@ -90,6 +88,7 @@ def upgrade() -> None:
     sa.Column('resolution_code', sa.String(length=64), nullable=False),
     sa.Column('third_party', sa.String(length=200), nullable=False),
     sa.Column('merged_into', sa.BigInteger(), nullable=True),
+    sa.Column('alert_key', sa.String(length=300), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('status_changed_at', sa.DateTime(), nullable=False),
@@ -104,6 +103,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('number', name=op.f('uq_tickets_number'))
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tickets_alert_key'), ['alert_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_requester'), ['requester'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_status'), ['status'], unique=False)
 
@@ -288,6 +288,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tickets_status'))
         batch_op.drop_index(batch_op.f('ix_tickets_requester'))
+        batch_op.drop_index(batch_op.f('ix_tickets_alert_key'))
 
     op.drop_table('tickets')
     op.drop_table('mailbox_state')
