@@ -177,6 +177,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from daemon.store.db import Database
     from daemon.store.migrate import upgrade
 
@@ -184,6 +186,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     db = Database(config.database.url, config.base_dir)
     try:
         before, after = upgrade(db)
+    except OperationalError as error:
+        raise TemporaryError(f"cannot reach the database: {str(error.orig or error).splitlines()[0]}") from error
     finally:
         db.dispose()
     print(f"database schema at {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))

@@ -1,0 +1,139 @@
+"""The command line as an operator uses it: check-config, migrate, ingest, tickets, run."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import Run, postdesk_command
+from tests.mailfactory import raw_mail
+
+MAIL = raw_mail(subject="=?utf-8?b?0J/RgNC40L3RgtC10YAg0L3QtSDQtNGA0YPQutGD0ZQ=?=", message_id="<e2e-1@customer.example>")
+
+
+def test_version() -> None:
+    result = subprocess.run([*postdesk_command(), "--version"], capture_output=True, check=False)
+    assert result.returncode == 0 and result.stdout.startswith(b"postdesk ")
+
+
+def test_check_config_ok_on_the_example(postdesk: Run) -> None:
+    result = postdesk("check-config")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith(b": ok")
+
+
+def _broken(site: Path, old: str, new: str) -> Path:
+    path = site / "broken.toml"
+    path.write_text((site / "postdesk.toml").read_text().replace(old, new, 1))
+    return path
+
+
+def test_check_config_wrong_type_unknown_key_syntax_error(postdesk: Run, site: Path) -> None:
+    cases = [('subject_prefix = "Support"', "subject_prefix = 42", "instance.subject_prefix is an integer 42"),
+             ('subject_prefix = "Support"', 'subject_prefix = "Support"\ncolour = "blue"', "unknown key 'instance.colour'"),
+             ('subject_prefix = "Support"', 'subject_prefix = "Support', "TOML syntax error")]
+    for old, new, words in cases:
+        config = _broken(site, old, new)
+        result = postdesk("check-config", config=config)
+        out = (result.stdout + result.stderr).decode()
+        assert result.returncode == 78, out
+        line = out.strip().splitlines()[0]
+        assert line.startswith(f"{config}:") and int(line.split(":")[1]) > 1 and words in line, out
+
+
+def test_check_config_lists_every_problem(postdesk: Run, site: Path) -> None:
+    text = (site / "postdesk.toml").read_text()
+    text = text.replace('subject_prefix = "Support"', "subject_prefix = 42", 1)
+    text = text.replace('transport = "maildir"', 'transport = "carrier-pigeon"', 1)
+    text = text.replace("auto_replies_per_hour = 5", 'auto_replies_per_hour = "five"', 1)
+    config = site / "several.toml"
+    config.write_text(text)
+    result = postdesk("check-config", config=config)
+    lines = [line for line in result.stdout.decode().splitlines() if line.startswith(str(config))]
+    assert result.returncode == 78 and len(lines) == 3, result.stdout
+
+
+def test_ingest_twice_is_one_ticket_and_show_has_the_contract_shape(postdesk: Run) -> None:
+    assert postdesk("migrate").returncode == 0
+    for _ in range(2):
+        result = postdesk("ingest", "-", input=MAIL)
+        assert result.returncode == 0, result.stderr
+    tickets = json.loads(postdesk("tickets", "list", "--json").stdout)
+    assert len(tickets) == 1
+    shown = json.loads(postdesk("tickets", "show", str(tickets[0]["number"]), "--json").stdout)
+    assert shown["subject"] == "Принтер не друкує" and shown["requester"] == "olena@customer.example"
+    assert shown["messages"][0]["direction"] == "in" and shown["messages"][0]["body_text"].strip()
+    assert shown["events"][0]["kind"] == "created"
+    assert postdesk("tickets", "show", "999999", "--json").returncode == 1
+
+
+def test_ingest_from_a_file_and_a_missing_file(postdesk: Run, site: Path) -> None:
+    (site / "m.eml").write_bytes(MAIL)
+    assert postdesk("ingest", str(site / "m.eml")).returncode == 0
+    assert postdesk("ingest", str(site / "absent.eml")).returncode == 1
+
+
+def test_ingest_exits_75_when_the_database_is_unreachable(postdesk: Run, site: Path) -> None:
+    config = _broken(site, 'url = "sqlite:///var/postdesk.db"', 'url = "postgresql://nobody@127.0.0.1:1/none"')
+    result = postdesk("ingest", "-", input=MAIL, config=config)
+    assert result.returncode == 75, result.stderr
+
+
+def test_daemon_takes_a_dropped_mail_within_a_second_and_stops_on_sigterm(postdesk: Run, site: Path) -> None:
+    assert postdesk("migrate").returncode == 0
+    process = subprocess.Popen([*postdesk_command(), "-c", str(site / "postdesk.toml"), "run"], cwd=site,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        inbox = mailbox.Maildir(str(site / "var" / "mail" / "help"), create=False) \
+            if (site / "var/mail/help/new").exists() else None
+        deadline = time.monotonic() + 20
+        while inbox is None and time.monotonic() < deadline:  # the daemon creates its Maildir at start
+            time.sleep(0.05)
+            if (site / "var/mail/help/new").exists():
+                inbox = mailbox.Maildir(str(site / "var" / "mail" / "help"), create=False)
+        assert inbox is not None, "the daemon did not create its Maildir"
+        time.sleep(0.3)
+        dropped = time.monotonic()
+        inbox.add(MAIL)
+        while time.monotonic() - dropped < 5 and not list((site / "var/mail/help/cur").glob("*")):
+            time.sleep(0.01)
+        taken = time.monotonic() - dropped
+        assert taken < 1.0, f"took {taken:.2f} s"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        _, err = process.communicate(timeout=10)
+    assert b"stored: new ticket" in err and b"postdesk stopped" in err
+    tickets = json.loads(postdesk("tickets", "list", "--json").stdout)
+    assert len(tickets) == 1
+    sent = list((site / "var/outbox/new").glob("*"))
+    assert sent, "the acknowledgement should be in the outbox Maildir"
+
+
+def test_run_once_over_the_maildir(postdesk: Run, site: Path) -> None:
+    (site / "var" / "mail").mkdir(parents=True)
+    inbox = mailbox.Maildir(str(site / "var" / "mail" / "help"), create=True)
+    for i in range(3):
+        inbox.add(raw_mail(message_id=f"<once-{i}@customer.example>", subject=f"Problem {i}"))
+    result = postdesk("run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(postdesk("tickets", "list", "--json").stdout)) == 3
+    assert len(list((site / "var/mail/help/cur").glob("*"))) == 3
+    assert not list((site / "var/mail/help/new").glob("*"))
+    assert postdesk("run", "--once").returncode == 0
+    assert len(json.loads(postdesk("tickets", "list", "--json").stdout)) == 3
+
+
+def test_demo_prints_tickets_and_sent_mail(tmp_path: Path) -> None:
+    result = subprocess.run([*postdesk_command(), "demo", "--dir", str(tmp_path / "demo")], capture_output=True,
+                            timeout=120, check=False)
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr
+    assert "#1" in out and "Printer on floor 2 prints nothing" in out and "Subject: [Support #1]" in out

@@ -1,0 +1,7 @@
+"""The schema constant matches alembic's newest migration."""
+
+from daemon.store.migrate import SCHEMA_HEAD, head_revision
+
+
+def test_schema_head_is_alembics_head() -> None:
+    assert SCHEMA_HEAD == head_revision()
