@@ -160,7 +160,7 @@ def sync_tags(row: Ticket, view: TicketView) -> None:
 
 
 def sync_links(session: Session, row: Ticket, view: TicketView, now: datetime) -> None:
-    existing = set(session.execute(select(Link.kind, Link.ref).where(Link.ticket_id == row.id)).tuples().all())
+    existing = {(kind, ref) for kind, ref in session.execute(select(Link.kind, Link.ref).where(Link.ticket_id == row.id))}
     for link in view.links:
         if (link.kind, link.ref) not in existing:
             session.add(Link(ticket_id=row.id, kind=link.kind, ref=link.ref, created_at=now))
