@@ -1,0 +1,140 @@
+"""The outbox and the SMTP sender against a real aiosmtpd: outages, refusals, TLS, AUTH."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from daemon.intake import take_in
+from daemon.runtime import run_once
+from daemon.sender import Sender
+from daemon.store.models import Event, Outbox
+from tests.harness import Site
+from tests.mailfactory import NOW, raw_mail
+from tests.servers.smtpd import SmtpServer
+
+
+def statuses(app) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with app.db.read() as session:
+        rows = session.scalars(select(Outbox.status)).all()
+    return {s: rows.count(s) for s in set(rows)}
+
+
+def drain(app, at=NOW):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        sender = Sender(app, lambda: at)
+        try:
+            return await sender.drain()
+        finally:
+            await sender.close()
+    return asyncio.run(go())
+
+
+def test_mail_queued_while_the_server_is_down_is_delivered_once_when_it_is_back(
+        tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        smtp.stop()
+        for i in range(5):
+            take_in(app, raw_mail(message_id=f"<down{i}@customer.example>", subject=f"s{i}"), "local", NOW)
+        report = drain(app)
+        assert (report.sent, report.retried) == (0, 5)
+        assert drain(app).sent == 0, "nothing is due before the backoff"
+        smtp.start()
+        report = drain(app, NOW + timedelta(minutes=5))
+        assert report.sent == 5
+        assert drain(app, NOW + timedelta(hours=2)).sent == 0
+        assert len(smtp.messages) == 5
+        assert len({m.raw for m in smtp.messages}) == 5
+        assert statuses(app) == {"sent": 5}
+    finally:
+        app.close()
+
+
+def test_550_fails_the_mail_with_an_event_on_its_ticket(tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        smtp.fail_rcpt("olena@customer.example", 550, "5.1.1 no such user")
+        take_in(app, raw_mail(), "local", NOW)
+        report = drain(app)
+        assert (report.sent, report.failed) == (0, 1)
+        assert statuses(app) == {"failed": 1}
+        with app.db.read() as session:
+            event = session.scalar(select(Event).where(Event.kind == "delivery_failed"))
+        assert event is not None and event.ticket_id is not None and "550" in event.detail["error"]
+    finally:
+        app.close()
+
+
+def test_temporary_refusal_is_retried_then_delivered(tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        smtp.fail_next(451, "4.3.0 try again later", count=1, stage="rcpt")
+        take_in(app, raw_mail(), "local", NOW)
+        assert drain(app).retried == 1
+        assert drain(app, NOW + timedelta(minutes=5)).sent == 1
+        assert len(smtp.messages) == 1
+    finally:
+        app.close()
+
+
+def test_partial_refusal_retries_only_the_refused_recipient(tmp_path: Path, smtp: SmtpServer,
+                                                           sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        smtp.fail_rcpt("petro@customer.example", 452, "4.2.2 mailbox full", count=1)
+        take_in(app, raw_mail(cc="petro@customer.example"), "local", NOW)
+        # the acknowledgement goes to the requester only; a relay to requester + cc shows the partial case
+        with app.db.write() as session:
+            row = session.scalar(select(Outbox))
+            row.recipients = ["olena@customer.example", "petro@customer.example"]
+        assert drain(app).retried == 1
+        assert [list(m.rcpt_tos) for m in smtp.messages] == [["olena@customer.example"]]
+        assert drain(app, NOW + timedelta(minutes=5)).sent == 1
+        assert list(smtp.messages[-1].rcpt_tos) == ["petro@customer.example"]
+    finally:
+        app.close()
+
+
+def test_starttls_and_auth(tmp_path: Path, make_smtp_server, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    server = make_smtp_server(security="starttls", auth=("postdesk", "s3cret"))
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(server).app()
+    try:
+        take_in(app, raw_mail(), "local", NOW)
+        assert drain(app).sent == 1
+        received = server.messages[-1]
+        assert received.tls and received.login == "postdesk"
+    finally:
+        app.close()
+
+
+def test_run_once_exits_with_failure_when_a_mail_failed(tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        smtp.fail_rcpt("olena@customer.example", 550, "5.1.1 no such user")
+        take_in(app, raw_mail(), "local", NOW)
+        _, sent = run_once(app, lambda: NOW)
+        assert sent.failed == 1 and sent.errors
+    finally:
+        app.close()
+
+
+def test_a_subject_with_template_syntax_and_crlf_comes_back_literally(tmp_path: Path, smtp: SmtpServer,
+                                                                    sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        evil = raw_mail(subject="=?utf-8?q?{{_7*7_}}_and_{%_raw_%}=0D=0ABcc:_victim@evil.example?=")
+        take_in(app, evil, "local", NOW)
+        drain(app)
+        sent = email.message_from_bytes(smtp.messages[-1].raw, policy=email.policy.default)
+        assert "{{ 7*7 }}" in str(sent["Subject"]) and "49" not in str(sent["Subject"])
+        assert sent["Bcc"] is None
+        assert list(smtp.messages[-1].rcpt_tos) == ["olena@customer.example"]
+        assert "{{ 7*7 }}" in sent.get_body(("plain",)).get_content()
+    finally:
+        app.close()
