@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from daemon.app import App
 from daemon.core import thread
+from daemon.core.commands import REGISTRY, help_entries
 from daemon.core.compose import compose
 from daemon.core.decide import decide
 from daemon.core.identity import fingerprint
@@ -32,6 +33,7 @@ from daemon.store.models import IntakeRecord, Quarantine
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 4
+COMMAND_HELP = help_entries(REGISTRY)  # the command list agent mails show
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ def _one_transaction(app: App, intake: Intake, keys: ThreadKeys, now: datetime) 
         outbound: tuple[OutboundMail, ...] = ()
         if decision.ticket is not None and decision.drafts:
             outbound = compose(decision.drafts, decision.ticket, app.setup, app.renderer, app.envelope(mailbox),
-                               intake.fingerprint, now, {"mail": mail_summary(mail)})
+                               intake.fingerprint, now, {"mail": mail_summary(mail), "commands": COMMAND_HELP})
         apply_decision(session, intake, decision, outbound, number, now)
     return _logged(IntakeResult(decision.verdict, decision.reason, number, mail.message_id), mailbox)
 

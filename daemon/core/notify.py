@@ -7,6 +7,7 @@ from daemon.core.classify import Classification
 from daemon.core.values import (
     Address,
     AgentView,
+    Attachment,
     Decision,
     EventDraft,
     Facts,
@@ -88,3 +89,12 @@ def closed_ticket_answer(mail: InboundMail, ticket: TicketView, who: Classificat
     return Decision(Verdict.STORED, f"mail to {ticket.status.value} #{ticket.number}", ticket=ticket, before=ticket,
                     message=StoredMessage(Visibility.INTERNAL, auto=False, kind="after_close"),
                     events=tuple(events), drafts=tuple(drafts))
+
+
+def agent_answer(kind: OutboundKind, ticket: TicketView, agent: AgentView, text: str, setup: Setup,
+                 attachments: tuple[Attachment, ...] = ()) -> OutboundDraft:
+    """An agent's own words to the requester and CCs (a reply, a resolution, a question), from the
+    support address with the agent's name; written by a person, so not automatic."""
+    return OutboundDraft(kind=kind, to=(ticket.requester,), cc=ticket.cc,
+                         language=ticket.language or setup.default_language, auto=False,
+                         sender_name=agent.name or agent.email, variables=(("text", text),), attachments=attachments)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from daemon.core.commands.parse import named_tickets
 from daemon.core.values import Address, Facts, InboundMail, Setup, ThreadKeys, ThreadMatch
 
 MAX_REFERENCES = 50  # a References header can carry hundreds of ids; the newest matter
@@ -21,6 +22,7 @@ def keys(mail: InboundMail, setup: Setup) -> ThreadKeys:
         message_ids=referenced_ids(mail),
         subject_number=subject_number(mail.subject, setup.subject_prefix),
         address_number=address_number(mail, setup),
+        extra_numbers=named_tickets(mail, setup),
     )
 
 

@@ -183,7 +183,12 @@ class OutboundKind(StrEnum):
 
     @property
     def to_agents(self) -> bool:
-        return self.value.startswith(("agent_", "command_")) or self is OutboundKind.ESCALATION
+        """Mail to agents (not counted against a customer's automatic-mail limit)."""
+        return self in _AGENT_KINDS
+
+
+_AGENT_KINDS = frozenset({OutboundKind.AGENT_NEW_TICKET, OutboundKind.AGENT_ASSIGNMENT, OutboundKind.AGENT_UPDATE,
+                          OutboundKind.COMMAND_RESULT, OutboundKind.COMMAND_ERROR, OutboundKind.ESCALATION})
 
 
 # ----------------------------------------------------------------------------------------
