@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, UndefinedError
+from jinja2 import Environment, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
 
-from daemon.core.compose import Envelope, Renderer, template_context
+from daemon.core.compose import PARTS, Envelope, Renderer, template_context
 from daemon.core.values import Address, OutboundDraft, OutboundKind, Setup, Status, TicketView
 from daemon.errors import Problem
 
@@ -40,7 +40,19 @@ def load_sources(operator_dir: str | Path | None) -> tuple[dict[str, str], dict[
             name = f"{file.parent.name}/{file.name}"
             sources[name] = file.read_text(encoding="utf-8")
             origins[name] = file
+    _drop_stale_html(sources, origins, folders[0])
     return sources, origins
+
+
+def _drop_stale_html(sources: dict[str, str], origins: dict[str, Path], shipped: Path) -> None:
+    """An operator's own text part with the shipped HTML part beside it would send two different
+    mails in one (clients show the HTML): such a kind goes out as text only, until the operator
+    writes its HTML part too."""
+    for name, origin in list(origins.items()):
+        html = name.removesuffix(".txt.j2") + ".html.j2"
+        if name.endswith(".txt.j2") and origin.parent.parent != shipped and html in origins \
+                and origins[html].parent.parent == shipped:
+            del sources[html], origins[html]
 
 
 def load_renderer(operator_dir: str | Path | None) -> Renderer:
@@ -54,16 +66,26 @@ SAMPLE_TICKET = TicketView(
 )
 
 
+SAMPLE_SETUP = Setup(secret=b"sample-secret-0123456789", domain="example.com")
+SAMPLE_ENVELOPE = Envelope("support@example.com", "Support")
+SAMPLE_NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
 def sample_context(kind: OutboundKind) -> dict[str, Any]:
     """A context with every variable set, as check-config renders each template with."""
-    setup = Setup(secret=b"sample-secret-0123456789", domain="example.com")
     draft = OutboundDraft(kind=kind, to=(Address("olena@customer.example", "Olena Petrenko"),),
                           sender_name="Alice", variables=SAMPLE_VARIABLES)
     extra = {"mail": {"from": "olena@customer.example", "name": "Olena Petrenko", "subject": SAMPLE_TICKET.subject,
                       "text": "The printer on floor 2 prints nothing since this morning."},
-             "commands": [{"name": "resolve", "syntax": "#resolve [CODE]", "help": "resolve the ticket"}]}
-    return template_context(draft, SAMPLE_TICKET, setup, Envelope("support@example.com", "Support"),
-                            datetime(2026, 1, 5, 10, 0, tzinfo=UTC), extra)
+             "commands": [{"name": "resolve", "syntax": "#resolve [CODE]", "help": "resolve the ticket"}],
+             "sla": {"first_response_due": "2026-01-05 13:00 UTC", "resolution_due": "2026-01-07 17:00 UTC"}}
+    return template_context(draft, SAMPLE_TICKET, SAMPLE_SETUP, SAMPLE_ENVELOPE, SAMPLE_NOW, extra)
+
+
+def bare_context(kind: OutboundKind) -> dict[str, Any]:
+    """A context with every optional variable empty, so the templates' other branches run too."""
+    draft = OutboundDraft(kind=kind, to=())
+    return template_context(draft, SAMPLE_TICKET, SAMPLE_SETUP, SAMPLE_ENVELOPE, SAMPLE_NOW, {})
 
 
 SAMPLE_VARIABLES = (("text", "Please restart the print spooler."), ("change", "open → resolved"),
@@ -87,28 +109,66 @@ def check_templates(operator_dir: str | Path | None) -> list[Problem]:
 
 def _check_one(renderer: Renderer, name: str, origin: Path) -> list[Problem]:
     language, file = name.split("/", 1)
-    kind_name, part = file.removesuffix(".j2").rsplit(".", 1)
+    kind_name, _, part = file.removesuffix(".j2").rpartition(".")
     try:
         kind = OutboundKind(kind_name)
     except ValueError:
         return [Problem(str(origin), 1, f"unknown template kind {kind_name!r}; expected one of: "
                         + ", ".join(k.value for k in OutboundKind))]
+    if part not in PARTS:
+        return [Problem(str(origin), 1, f"unknown template part {part!r}; expected <kind>.subject.j2, "
+                        "<kind>.txt.j2 or <kind>.html.j2")]
     try:
-        renderer.env.get_template(name)
-        renderer.render(language, kind, part, sample_context(kind))
+        tree = renderer.env.parse(renderer.sources[name], name)
     except TemplateSyntaxError as error:
         return [Problem(str(origin), error.lineno or 1, f"template syntax error: {error.message}")]
+    problems = _unknown_names(renderer.env, tree, sample_context(kind), origin)
+    if problems:
+        return problems
+    for context in (sample_context(kind), bare_context(kind)):
+        problems = _render_problems(renderer, language, kind, part, context, name, origin)
+        if problems:
+            return problems
+    return []
+
+
+def _unknown_names(env: Environment, tree: nodes.Template, context: dict[str, Any], origin: Path) -> list[Problem]:
+    """Every variable (`nope`) or field (`ticket.nubmer`) the template reads that does not exist,
+    in any branch: rendering alone finds only those in the branches the sample takes."""
+    undeclared = meta.find_undeclared_variables(tree)
+    unknown: dict[str, int] = {}
+    for name in tree.find_all(nodes.Name):
+        if name.name in undeclared and name.name not in context and name.name not in env.globals:
+            unknown.setdefault(name.name, name.lineno)
+    for field in tree.find_all(nodes.Getattr):
+        owner = field.node
+        if (isinstance(owner, nodes.Name) and owner.name in undeclared and isinstance(context.get(owner.name), dict)
+                and field.attr not in context[owner.name] and not hasattr(dict, field.attr)):
+            unknown.setdefault(f"{owner.name}.{field.attr}", field.lineno)
+    return [Problem(str(origin), line, f"unknown variable '{name}'; see the variables listed in templates/README.md")
+            for name, line in sorted(unknown.items(), key=lambda item: (item[1], item[0]))]
+
+
+def _render_problems(renderer: Renderer, language: str, kind: OutboundKind, part: str, context: dict[str, Any],
+                     name: str, origin: Path) -> list[Problem]:
+    try:
+        renderer.render(language, kind, part, context)
     except UndefinedError as error:
         return [Problem(str(origin), _error_line(error, name), f"unknown variable: {error.message}; "
                         "see the variables listed in templates/README.md")]
+    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as error:
+        # an operator's template can fail in many ways; report it rather than stop check-config
+        return [Problem(str(origin), _error_line(error, name), f"template error: {type(error).__name__}: {error}")]
     return []
 
 
 def _error_line(error: BaseException, name: str) -> int:
+    """The template line of the innermost frame that ran template code (Jinja names the
+    frames of a template loaded from a dict "<template>")."""
     traceback = error.__traceback__
     line = 1
     while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename == name:
+        if traceback.tb_frame.f_code.co_filename in (name, "<template>"):
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return line

@@ -103,6 +103,7 @@ def compose_one(draft: OutboundDraft, ticket: TicketView, setup: Setup, renderer
 DEFAULT_VARIABLES: dict[str, Any] = {
     "text": "", "change": "", "error": "", "line": "", "reason": "", "results": "", "close_at": "",
     "mail": {"from": "", "name": "", "subject": "", "text": ""}, "commands": [],
+    "sla": {"first_response_due": "", "resolution_due": ""},  # filled by the SLA step when a policy applies
 }
 
 
@@ -116,6 +117,8 @@ def template_context(draft: OutboundDraft, ticket: TicketView, setup: Setup, env
         "instance": {"name": setup.instance_name, "address": envelope.address, "prefix": setup.subject_prefix},
         "recipient": {"email": draft.to[0].email if draft.to else "", "name": draft.to[0].name if draft.to else ""},
         "agent_name": draft.sender_name,
+        "followup": {"policy": setup.lifecycle.closed_followup,  # what a reply after closure does
+                     "reopen_days": int(setup.lifecycle.reopen_within.total_seconds() // 86400)},
         "now": now,
         **extra,
         **dict(draft.variables),
