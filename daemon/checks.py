@@ -8,6 +8,7 @@ from pathlib import Path
 
 from daemon.config import load_config
 from daemon.errors import ConfigError, Problem
+from daemon.rulefiles import check_rule_files
 from daemon.templates import check_templates
 
 
@@ -18,6 +19,7 @@ def check_all(path: Path, environ: Mapping[str, str]) -> list[Problem]:
         return error.problems
     problems = check_templates(config.paths.templates)
     problems += check_database_url(config.database.url, str(path))
+    problems += check_rule_files(config)
     return problems
 
 
