@@ -5,14 +5,35 @@ Built once by `cli.py` and handed to intake, the sender and the timers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 from daemon.config import Config
 from daemon.core.compose import Envelope, Renderer
-from daemon.core.values import AgentView, LifecyclePolicy, MailboxView, Setup
+from daemon.core.rules.model import RuleSet
+from daemon.core.values import AgentView, ContactView, LifecyclePolicy, MailboxView, Setup
+from daemon.errors import ConfigError
+from daemon.rulefiles import load_contacts, load_ruleset
+from daemon.store.contacts import store_contacts
 from daemon.store.db import Database
 from daemon.store.migrate import ensure_schema
 from daemon.templates import load_renderer
+
+log = logging.getLogger(__name__)
+
+
+def load_rules_or_fail(config: Config) -> RuleSet:
+    rules, problems = load_ruleset(config)
+    if problems:
+        raise ConfigError(problems)
+    return rules
+
+
+def load_contacts_or_fail(config: Config) -> tuple[ContactView, ...]:
+    contacts, problems = load_contacts(config.paths.contacts)
+    if problems:
+        raise ConfigError(problems)
+    return contacts
 
 
 def core_setup(config: Config) -> Setup:
@@ -46,6 +67,7 @@ def core_setup(config: Config) -> Setup:
                               for k, v in sorted(config.tickets.priority_matrix.items())),
         resolution_codes=config.tickets.resolution_codes,
         notify_agents_on_new=config.tickets.notify_agents_on_new,
+        timezone=config.instance.timezone,
     )
 
 
@@ -55,13 +77,30 @@ class App:
     db: Database
     setup: Setup
     renderer: Renderer
+    rules: RuleSet = field(default_factory=RuleSet)
 
     @classmethod
     def from_config(cls, config: Config, migrate: bool = True) -> App:
+        """Everything one running Postdesk needs; broken rule or contacts files are a ConfigError."""
+        rules = load_rules_or_fail(config)
+        contacts = load_contacts_or_fail(config)
         db = Database(config.database.url, config.base_dir)
         if migrate:
             ensure_schema(db, config.database.auto_migrate)
-        return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates))
+            if contacts:
+                store_contacts(db, contacts)
+        return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
+                   rules=rules)
+
+    def reload_rules(self) -> bool:
+        """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""
+        try:
+            self.rules = load_rules_or_fail(self.config)
+        except ConfigError as error:
+            log.error("rule files not reloaded; the old rules stay in force:\n%s", error)
+            return False
+        log.info("rule files reloaded: %d rules", len(self.rules.rules))
+        return True
 
     def envelope(self, mailbox: str) -> Envelope:
         return Envelope(address=self.setup.mailbox(mailbox).address, name=self.setup.instance_name)

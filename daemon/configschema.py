@@ -215,11 +215,12 @@ def _field_value(field: dataclasses.Field[Any], hint: Any, table: dict[str, Any]
         if secret is not None:
             return secret  # the value, or _MISSING when the file or variable failed
     if field.name not in table:
-        return _default_of(field, key_path, ctx)
-    value = convert(hint, table[field.name], key_path, ctx)
+        value = _default_of(field, key_path, ctx)
+    else:
+        value = convert(hint, table[field.name], key_path, ctx)
     if value is _MISSING:
         return _MISSING
-    if field.metadata.get("path") and isinstance(value, str) and value:
+    if field.metadata.get("path") and isinstance(value, str) and value:  # defaults too: relative to the file
         return str((ctx.base_dir / value).resolve()) if not os.path.isabs(value) else value
     return value
 

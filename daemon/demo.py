@@ -21,7 +21,7 @@ from daemon.app import App
 from daemon.config import load_config
 from daemon.runtime import run_once
 from daemon.store.queries import list_tickets
-from daemon.templates import shipped_templates_dir
+from daemon.templates import shipped_rules_dir, shipped_templates_dir
 
 CONFIG = """# Written by `postdesk demo`: the embedded default (SQLite, Maildir in, Maildir out).
 [database]
@@ -47,8 +47,14 @@ email = "alice@example.com"
 name = "Alice Agent"
 groups = ["l1"]
 
+[[agents]]
+email = "bob@example.com"
+name = "Bob Builder"
+groups = ["l2"]
+
 [paths]
 templates = "{templates}"
+rules = "{rules}"
 """
 
 CUSTOMER_MAILS = [
@@ -76,30 +82,33 @@ def message(sender: str, to: str, subject: str, body: str, when: datetime, **hea
 def run_demo(folder: str | None) -> int:
     root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="postdesk-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    (root / "postdesk.toml").write_text(CONFIG.format(templates=shipped_templates_dir()), encoding="utf-8")
-    config = load_config(root / "postdesk.toml")
-    app = App.from_config(config)
+    (root / "postdesk.toml").write_text(CONFIG.format(templates=shipped_templates_dir(), rules=shipped_rules_dir()),
+                                        encoding="utf-8")
+    app = App.from_config(load_config(root / "postdesk.toml"))
     (root / "mail").mkdir(exist_ok=True)
     inbox = mailbox.Maildir(str(root / "mail" / "help"), create=True)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
-        print(f"Postdesk demo in {root}\n")
+        print(f"Postdesk demo in {root}")
         step("1. Three mails arrive in the support Maildir (as Postfix would deliver them)")
         for index, (sender, subject, body) in enumerate(CUSTOMER_MAILS):
             extra = {"List_Unsubscribe": "<mailto:leave@vendor.example>"} if "news@" in sender else {}
             inbox.add(message(sender, "help@example.com", subject, body, now + timedelta(seconds=index), **extra))
         pass_and_report(app, now + timedelta(minutes=1))
-        step("2. The customer adds a detail by replying to the acknowledgement; the agent answers")
-        replies = answers_to_outbox(root / "outbox", now + timedelta(minutes=5))
-        for raw in replies:
+        step("2. Olena adds a detail; Alice answers her, resolves Taras's ticket and closes the newsletter")
+        for raw in answers_to_outbox(root / "outbox", now + timedelta(minutes=5)):
             inbox.add(raw)
         pass_and_report(app, now + timedelta(minutes=6))
-        step("3. The tickets now")
+        step("3. Taras thanks for the solution: his resolved ticket closes by itself")
+        for raw in thanks_to_resolution(root / "outbox", now + timedelta(minutes=30)):
+            inbox.add(raw)
+        pass_and_report(app, now + timedelta(minutes=31))
+        step("4. The tickets now")
         show_tickets(app)
-        step("4. Every mail Postdesk sent (in the outbox Maildir)")
+        step("5. Every mail Postdesk sent (in the outbox Maildir)")
         show_outbox(root / "outbox")
         print(f"\nEverything is in {root}: postdesk.toml, postdesk.db, mail/help, outbox.")
-        print(f"Look closer with:  postdesk -c {root / 'postdesk.toml'} tickets show 1")
+        print(f"Look closer with:  postdesk -c {root / 'postdesk.toml'} tickets show 2")
     finally:
         app.close()
     return 0
@@ -115,21 +124,43 @@ def pass_and_report(app: App, when: datetime) -> None:
           f"{sent.sent} mail(s) sent")
 
 
+ALICE = "Alice Agent <alice@example.com>"
+AGENT_ANSWERS = {  # what Alice writes back to each new-ticket notification, by a word of its subject
+    "Printer": "Hello Olena,\n\nI have restarted the print spooler; please try again.\n\nAlice\n",
+    "системи": "#resolve password-reset\n#type question\n\nДобрий день, Тарасе!\n\nПароль скинуто: "
+               "увійдіть з тимчасовим паролем, який надійшов SMS.\n\nАліса\n",
+    "November": "#close\n#note\nA vendor newsletter, nothing to do.\n",
+}
+
+
 def answers_to_outbox(outbox: Path, when: datetime) -> list[bytes]:
-    """The customer answers the first acknowledgement; Alice answers her notification."""
+    """The customer answers the first acknowledgement; Alice answers her notifications."""
     answers: list[bytes] = []
-    for sent in sorted_outbox(outbox):
-        mail = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    for mail in sent_mails(outbox):
         subject, to = str(mail["Subject"]), str(mail["To"])
         headers = {"In_Reply_To": str(mail["Message-ID"]), "References": str(mail["Message-ID"])}
-        if "olena@" in to and not any(b"olena@" in a for a in answers):
+        if "olena@" in to and "Printer" in subject and not any(b"olena@" in a for a in answers):
             answers.append(message("Olena Petrenko <olena@customer.example>", "help@example.com", f"Re: {subject}",
                                    "It is the HP LaserJet in room 2.14, in case that helps.\n", when, **headers))
-        elif "alice@" in to and "Printer" in subject and not any(b"alice@" in a for a in answers):
-            answers.append(message("Alice Agent <alice@example.com>", "help@example.com", f"Re: {subject}",
-                                   "Hello Olena,\n\nI have restarted the print spooler; please try again.\n\n"
-                                   "Alice\n", when + timedelta(seconds=30), **headers))
+        elif "alice@" in to and "New ticket" in subject:
+            text = next(t for word, t in AGENT_ANSWERS.items() if word in subject)
+            answers.append(message(ALICE, "help@example.com", f"Re: {subject}", text,
+                                   when + timedelta(seconds=len(answers)), **headers))
     return answers
+
+
+def thanks_to_resolution(outbox: Path, when: datetime) -> list[bytes]:
+    for mail in sent_mails(outbox):
+        if "taras@" in str(mail["To"]) and str(mail["Message-ID"]) and "Вирішено" in str(mail["Subject"]):
+            headers = {"In_Reply_To": str(mail["Message-ID"]), "References": str(mail["Message-ID"])}
+            return [message("Тарас Коваленко <taras@customer.example>", "help@example.com",
+                            f"Re: {mail['Subject']}", "Дякую, все працює!\n", when, **headers)]
+    return []
+
+
+def sent_mails(outbox: Path) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+            for f in sorted_outbox(outbox)]
 
 
 def sorted_outbox(outbox: Path) -> list[Path]:
@@ -145,8 +176,7 @@ def show_tickets(app: App) -> None:
 
 
 def show_outbox(outbox: Path) -> None:
-    for file in sorted_outbox(outbox):
-        mail = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+    for mail in sent_mails(outbox):
         body = mail.get_body(preferencelist=("plain",))
         first = body.get_content().strip().splitlines()[0] if body is not None else ""
         auto = mail.get("Auto-Submitted", "human (agent reply)")

@@ -25,6 +25,7 @@ from daemon.core.compose import compose
 from daemon.core.decide import decide
 from daemon.core.identity import fingerprint
 from daemon.core.parse import parse
+from daemon.core.rules.engine import alert_key
 from daemon.core.values import Decision, InboundMail, OutboundMail, ThreadKeys, Verdict
 from daemon.errors import TemporaryError
 from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
@@ -68,7 +69,7 @@ def take_in(app: App, raw: bytes, mailbox: str, now: datetime | None = None) -> 
 
 def _take_in_parsed(app: App, raw: bytes, mail: InboundMail, mailbox: str, now: datetime) -> IntakeResult:
     print_id = fingerprint(raw, mail)
-    keys = thread.keys(mail, app.setup)
+    keys = replace(thread.keys(mail, app.setup), alert_key=alert_key(app.rules, mail, mailbox))
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _one_transaction(app, Intake(mail, raw, print_id, mailbox), keys, now)
@@ -85,7 +86,7 @@ def _one_transaction(app: App, intake: Intake, keys: ThreadKeys, now: datetime) 
     mail, mailbox = intake.mail, intake.mailbox
     with app.db.write() as session:
         facts = gather(session, mail, keys, intake.fingerprint, now)
-        decision = decide(mail, facts, app.setup, mailbox, now)
+        decision = decide(mail, facts, app.setup, mailbox, now, app.rules)
         if decision.verdict is Verdict.DUPLICATE:
             return _logged(IntakeResult(decision.verdict, decision.reason, None, mail.message_id), mailbox)
         decision, number = _numbered(session, decision)

@@ -60,6 +60,7 @@ class Daemon:
         wake = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, stopping, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.app.reload_rules)
         self._start_readers(lambda: self._wake_from_thread(loop, wake))
         sender = Sender(self.app, self.clock)
         tasks = [asyncio.create_task(self._send_loop(sender, wake, stopping), name="sender")]

@@ -26,6 +26,14 @@ def shipped_templates_dir() -> Path:
     return Path(sys.prefix) / "share" / "postdesk" / "templates"
 
 
+def shipped_rules_dir() -> Path:
+    """The default rule set: `rules/` beside the package, or the copy installed under share/."""
+    beside = Path(__file__).resolve().parent.parent / "rules"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "postdesk" / "rules"
+
+
 def load_sources(operator_dir: str | Path | None) -> tuple[dict[str, str], dict[str, Path]]:
     """Template sources by name ("en/acknowledgement.txt.j2") and the file each came from."""
     sources: dict[str, str] = {}

@@ -27,7 +27,7 @@ class Site:
 
     def imap(self, dovecot: Dovecot, user: MailUser, *, name: str = "support", address: str = "support@example.com",
              security: str = "none", **options: object) -> Site:
-        lines = [f'host = "127.0.0.1"', f"port = {dovecot.port_for(security)}", f'security = "{security}"',  # type: ignore[arg-type]
+        lines = ['host = "127.0.0.1"', f"port = {dovecot.port_for(security)}", f'security = "{security}"',  # type: ignore[arg-type]
                  f'username = "{user.name}"', f'password = "{user.password}"', f'ca_file = "{dovecot.ca_path}"']
         lines += [f"{key} = {_toml(value)}" for key, value in options.items()]
         self.mailboxes.append(f'[[mailboxes]]\nname = "{name}"\naddress = "{address}"\n  [mailboxes.imap]\n  '

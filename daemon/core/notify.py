@@ -80,6 +80,13 @@ def agents_customer_replied(mail: InboundMail, before: TicketView, after: Ticket
     return to_agents(OutboundKind.AGENT_UPDATE, agents, mail, setup, (("change", change),))
 
 
+def reopen_notice(mail: InboundMail, ticket: TicketView, who: Classification, facts: Facts,
+                  setup: Setup) -> tuple[OutboundDraft, ...]:
+    """The customer's reply reopened their resolved ticket: tell them it is back with us."""
+    drafts, _ = auto_answer(OutboundKind.REOPEN_NOTICE, mail, ticket, who, facts, setup)
+    return tuple(drafts)
+
+
 def closed_ticket_answer(mail: InboundMail, ticket: TicketView, who: Classification, facts: Facts,
                          setup: Setup) -> Decision:
     drafts, events = auto_answer(OutboundKind.CLOSED_TICKET, mail, ticket, who, facts, setup)

@@ -27,8 +27,9 @@ def keys(mail: InboundMail, setup: Setup) -> ThreadKeys:
 
 
 def referenced_ids(mail: InboundMail) -> tuple[str, ...]:
-    """In-Reply-To first, then References newest first, without repeats."""
-    ordered = [*mail.in_reply_to, *reversed(mail.references)]
+    """A bounce's original first, then In-Reply-To, then References newest first, without repeats."""
+    bounced = (mail.delivery_report.original_message_id,) if mail.delivery_report else ()
+    ordered = [*bounced, *mail.in_reply_to, *reversed(mail.references)]
     seen: dict[str, None] = {}
     for message_id in ordered:
         if message_id and message_id != mail.message_id:

@@ -38,8 +38,26 @@ def other_participants(mail: InboundMail, setup: Setup, known: tuple[str, ...]) 
 
 
 def ticket_language(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str) -> str:
+    """The contact's language, the mailbox's, the mail's Content-Language, what its text is
+    written in, then the default; only languages there are templates for count."""
     for candidate in (facts.contact.language if facts.contact else "", setup.mailbox(mailbox).language,
-                      mail.language):
+                      mail.language, written_in(f"{mail.subject}\n{mail.new_text}")):
         if candidate in setup.languages:
             return candidate
     return setup.default_language
+
+
+_UKRAINIAN_ONLY = frozenset("іїєґІЇЄҐ")
+_RUSSIAN_ONLY = frozenset("ыэъёЫЭЪЁ")
+
+
+def written_in(text: str) -> str:
+    """A cautious guess from letters only one language uses: "uk", "ru" or "" (unknown)."""
+    sample = text[:2000]
+    ukrainian = sum(c in _UKRAINIAN_ONLY for c in sample)
+    russian = sum(c in _RUSSIAN_ONLY for c in sample)
+    if ukrainian > russian and ukrainian >= 1:
+        return "uk"
+    if russian > ukrainian:
+        return "ru"
+    return ""

@@ -429,6 +429,7 @@ class Setup:
     priority_matrix: tuple[tuple[str, str, str], ...] = ()  # (impact, urgency, priority); () = the default
     resolution_codes: tuple[str, ...] = ()  # () = any code is accepted
     notify_agents_on_new: bool = True
+    timezone: str = "UTC"  # for the rules' weekday and time conditions
 
     @property
     def own_addresses(self) -> frozenset[str]:

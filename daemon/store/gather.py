@@ -43,7 +43,19 @@ def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: s
         merged=merged,
         contact=contact_view(session, mail.sender.email),
         auto_replies_last_hour=auto_replies_since(session, mail.sender.email, now - timedelta(hours=1)),
+        last_assigned=last_assigned(session),
     )
+
+
+def last_assigned(session: Session) -> tuple[tuple[str, str], ...]:
+    """Per group, the owner of its newest assigned ticket (for round robin)."""
+    rows = session.execute(select(Ticket.group_name, Ticket.owner).where(
+        Ticket.owner.is_not(None), Ticket.group_name != "").order_by(Ticket.id.desc()).limit(200)).all()
+    found: dict[str, str] = {}
+    for group, owner in rows:
+        if owner:
+            found.setdefault(group, owner)
+    return tuple(found.items())
 
 
 def open_alert_ticket(session: Session, key: str) -> int | None:

@@ -67,7 +67,7 @@ def test_ticket_numbers_are_unique_under_concurrent_intake(db_url: str, tmp_path
             for i in range(start, start + 10):
                 result = take_in(app, raw_mail(message_id=f"<c{i}@customer.example>", subject=f"s{i}"), "local", NOW)
                 numbers.append(result.ticket_number or 0)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(n * 100,)) for n in range(4)]

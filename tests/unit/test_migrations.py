@@ -4,4 +4,4 @@ from daemon.store.migrate import SCHEMA_HEAD, head_revision
 
 
 def test_schema_head_is_alembics_head() -> None:
-    assert SCHEMA_HEAD == head_revision()
+    assert head_revision() == SCHEMA_HEAD
