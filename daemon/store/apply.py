@@ -160,7 +160,8 @@ def sync_tags(row: Ticket, view: TicketView) -> None:
 
 
 def sync_links(session: Session, row: Ticket, view: TicketView, now: datetime) -> None:
-    existing = {(kind, ref) for kind, ref in session.execute(select(Link.kind, Link.ref).where(Link.ticket_id == row.id))}
+    rows = session.execute(select(Link.kind, Link.ref).where(Link.ticket_id == row.id))
+    existing = {(kind, ref) for kind, ref in rows}
     for link in view.links:
         if (link.kind, link.ref) not in existing:
             session.add(Link(ticket_id=row.id, kind=link.kind, ref=link.ref, created_at=now))

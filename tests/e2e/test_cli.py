@@ -13,7 +13,8 @@ from pathlib import Path
 from tests.e2e.conftest import Run, postdesk_command
 from tests.mailfactory import raw_mail
 
-MAIL = raw_mail(subject="=?utf-8?b?0J/RgNC40L3RgtC10YAg0L3QtSDQtNGA0YPQutGD0ZQ=?=", message_id="<e2e-1@customer.example>")
+MAIL = raw_mail(subject="=?utf-8?b?0J/RgNC40L3RgtC10YAg0L3QtSDQtNGA0YPQutGD0ZQ=?=",
+                message_id="<e2e-1@customer.example>")
 
 
 def test_version() -> None:
@@ -35,7 +36,8 @@ def _broken(site: Path, old: str, new: str) -> Path:
 
 def test_check_config_wrong_type_unknown_key_syntax_error(postdesk: Run, site: Path) -> None:
     cases = [('subject_prefix = "Support"', "subject_prefix = 42", "instance.subject_prefix is an integer 42"),
-             ('subject_prefix = "Support"', 'subject_prefix = "Support"\ncolour = "blue"', "unknown key 'instance.colour'"),
+             ('subject_prefix = "Support"', 'subject_prefix = "Support"\ncolour = "blue"',
+              "unknown key 'instance.colour'"),
              ('subject_prefix = "Support"', 'subject_prefix = "Support', "TOML syntax error")]
     for old, new, words in cases:
         config = _broken(site, old, new)

@@ -103,7 +103,7 @@ def test_thanks_closes_a_resolved_ticket_and_a_problem_reopens_it() -> None:
     facts = Facts(tickets=(ticket(Status.RESOLVED, resolved_at=NOW - timedelta(hours=1)),))
     thanks = decide(inbound(subject="Re: [Support #7]", body="Thanks, that fixed it!\n"), facts, SETUP, "help", NOW)
     assert thanks.ticket.status is Status.CLOSED
-    assert "confirmed the resolution" in [e for e in thanks.events if e.kind == "status"][0].as_dict()["why"]
+    assert "confirmed the resolution" in next(e for e in thanks.events if e.kind == "status").as_dict()["why"]
     problem = decide(inbound(subject="Re: [Support #7]", body="It still prints nothing.\n"), facts, SETUP, "help",
                      NOW)
     assert problem.ticket.status is Status.OPEN and problem.ticket.resolved_at is None
