@@ -214,7 +214,10 @@ def _field_value(field: dataclasses.Field[Any], hint: Any, table: dict[str, Any]
         secret = _secret_value(field.name, table, path, ctx)
         if secret is not None:
             return secret  # the value, or _MISSING when the file or variable failed
-    if field.name not in table:
+    if field.name not in table and dataclasses.is_dataclass(field.default):
+        value = build(type(field.default), {}, key_path, ctx)  # a missing section: its defaults, paths resolved
+        value = _MISSING if value is None else value
+    elif field.name not in table:
         value = _default_of(field, key_path, ctx)
     else:
         value = convert(hint, table[field.name], key_path, ctx)

@@ -1,16 +1,21 @@
 """Apply: write one Decision (ticket, message, events, outbox rows, intake record) in the
-caller's transaction. Nothing here decides; it only writes what the core said."""
+caller's transaction. Nothing here decides; it only writes what the core said.
+
+This is the hot path of intake, so it speaks SQLAlchemy Core (plain INSERT/UPDATE on the
+tables the models define) rather than the ORM's unit of work, and writes only what changed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.orm.exc import StaleDataError
 
 from daemon.core.values import Attachment, Decision, EventDraft, InboundMail, OutboundMail, TicketView, Verdict
 from daemon.store.models import (
@@ -30,6 +35,18 @@ from daemon.store.models import (
 )
 
 
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+TICKETS, PARTICIPANTS, TAGS, LINKS = _table(Ticket), _table(Participant), _table(Tag), _table(Link)
+MESSAGES, ATTACHMENTS, BLOBS, EVENTS = _table(Message), _table(AttachmentRow), _table(Blob), _table(Event)
+OUTBOX, AUTO_REPLIES, INTAKE, QUARANTINE, COUNTERS = (_table(Outbox), _table(AutoReply), _table(IntakeRecord),
+                                                     _table(Quarantine), _table(Counter))
+
+
 @dataclass(frozen=True, slots=True)
 class Intake:
     """The mail being applied and where it came from."""
@@ -42,12 +59,11 @@ class Intake:
 
 def allocate_number(session: Session) -> int:
     """The next ticket number; the counter row stays locked until the transaction ends."""
-    value = session.execute(
-        update(Counter).where(Counter.name == "ticket").values(value=Counter.value + 1).returning(Counter.value)
-    ).scalar_one_or_none()
+    connection = session.connection()
+    value = connection.execute(update(COUNTERS).where(COUNTERS.c.name == "ticket")
+                               .values(value=COUNTERS.c.value + 1).returning(COUNTERS.c.value)).scalar()
     if value is None:
-        session.add(Counter(name="ticket", value=1))
-        session.flush()
+        connection.execute(insert(COUNTERS).values(name="ticket", value=1))
         return 1
     return int(value)
 
@@ -55,178 +71,225 @@ def allocate_number(session: Session) -> int:
 def apply_decision(session: Session, intake: Intake, decision: Decision, outbound: tuple[OutboundMail, ...],
                    number: int | None, now: datetime) -> int | None:
     """Write everything; return the ticket's row id (None when the mail made no ticket)."""
-    store_blob(session, intake.raw)
-    ticket_row = write_ticket(session, decision.ticket, number, now) if decision.ticket and number else None
-    ticket_id = ticket_row.id if ticket_row else None
+    connection = session.connection()
+    raw_sha = store_blob(connection, intake.raw, intake.mail.raw_sha256)
+    ticket_id = None
+    if decision.ticket is not None and number:
+        ticket_id = write_ticket(connection, decision.ticket, decision.before, number, now)
     if decision.message is not None and ticket_id is not None:
-        write_inbound_message(session, ticket_id, intake, decision, now)
-    write_events(session, ticket_id, decision.events, now)
-    for mail in outbound:
-        write_outbound(session, ticket_id, mail, now)
-    if decision.merge_into is not None and ticket_row is not None:
-        merge_into_target(session, ticket_row, decision.merge_into, now)
+        write_inbound_message(connection, ticket_id, intake, decision, raw_sha, now)
+    write_events(connection, ticket_id, decision.events, now)
+    write_outbound(connection, ticket_id, outbound, now)
+    if decision.merge_into is not None and ticket_id is not None:
+        merge_into_target(session, ticket_id, decision.merge_into, now)
     if decision.bounced_message_id:
-        mark_bounced(session, decision.bounced_message_id, decision.reason, now)
+        mark_bounced(connection, decision.bounced_message_id, decision.reason)
     if decision.verdict is Verdict.QUARANTINED:
         write_quarantine(session, intake, decision.reason, now)
-    record_intake(session, intake, decision, ticket_id, now)
+    record_intake(connection, intake, decision, raw_sha, ticket_id, now)
     return ticket_id
 
 
-def store_blob(session: Session, content: bytes) -> str:
-    digest = hashlib.sha256(content).hexdigest()
+def store_blob(connection: Connection | Session, content: bytes, digest: str = "") -> str:
+    """Content-addressed: the same bytes are stored once, whoever stores them first."""
+    digest = digest or hashlib.sha256(content).hexdigest()
+    if isinstance(connection, Session):
+        connection = connection.connection()
     values = {"sha256": digest, "size": len(content), "content": content}
-    dialect = session.get_bind().dialect.name
-    statement: Executable
-    if dialect == "postgresql":
-        statement = postgresql.insert(Blob).values(values).on_conflict_do_nothing(index_elements=["sha256"])
-    elif dialect == "sqlite":
-        statement = sqlite.insert(Blob).values(values).on_conflict_do_nothing(index_elements=["sha256"])
-    else:  # pragma: no cover - other databases are not supported
-        statement = insert(Blob).values(values)
-    session.execute(statement)
+    if connection.dialect.name == "postgresql":
+        connection.execute(postgresql.insert(BLOBS).values(values).on_conflict_do_nothing(index_elements=["sha256"]))
+    else:
+        connection.execute(sqlite.insert(BLOBS).values(values).on_conflict_do_nothing(index_elements=["sha256"]))
     return digest
 
 
-def write_ticket(session: Session, view: TicketView, number: int, now: datetime) -> Ticket:
-    row = session.scalar(select(Ticket).where(Ticket.number == number))
-    if row is None:
-        row = Ticket(number=number, created_at=view.created_at, requester=view.requester.email)
-        session.add(row)
-    fields = {
+# ----------------------------------------------------------------------------------------
+# The ticket
+
+
+def ticket_columns(view: TicketView) -> dict[str, Any]:
+    return {
         "subject": view.subject, "status": view.status.value, "type": view.type, "priority": view.priority.value,
         "impact": view.impact.value, "urgency": view.urgency.value, "priority_locked": view.priority_locked,
         "category": view.category, "owner": view.owner, "group_name": view.group, "requester": view.requester.email,
         "requester_name": view.requester.name, "mailbox": view.mailbox, "language": view.language,
         "sla_policy": view.sla_policy, "resolution_code": view.resolution_code, "third_party": view.third_party,
         "merged_into": view.merged_into, "alert_key": view.alert_key or None,
-        "status_changed_at": view.status_changed_at,
-        "first_response_at": view.first_response_at, "resolved_at": view.resolved_at, "closed_at": view.closed_at,
+        "status_changed_at": view.status_changed_at, "first_response_at": view.first_response_at,
+        "resolved_at": view.resolved_at, "closed_at": view.closed_at,
     }
-    for name, value in fields.items():
-        if getattr(row, name, None) != value:
-            setattr(row, name, value)
-    row.updated_at = now
-    sync_participants(row, view)
-    sync_tags(row, view)
-    session.flush()
-    sync_links(session, row, view, now)
-    return row
 
 
-def merge_into_target(session: Session, source: Ticket, target_number: int, now: datetime) -> None:
+def write_ticket(connection: Connection, view: TicketView, before: TicketView | None, number: int,
+                 now: datetime) -> int:
+    if before is None:
+        return insert_ticket(connection, view, number, now)
+    row = connection.execute(select(TICKETS.c.id, TICKETS.c.version).where(TICKETS.c.number == number)).one()
+    changed = {k: v for k, v in ticket_columns(view).items() if ticket_columns(before).get(k) != v}
+    result = connection.execute(update(TICKETS).where(TICKETS.c.id == row.id, TICKETS.c.version == row.version)
+                                .values(**changed, updated_at=now, version=row.version + 1))
+    if result.rowcount != 1:
+        raise StaleDataError(f"ticket #{number} changed meanwhile")
+    if (view.requester, view.cc) != (before.requester, before.cc):
+        sync_participants(connection, row.id, view)
+    if view.tags != before.tags:
+        sync_tags(connection, row.id, view)
+    add_links(connection, row.id, view, before, now)
+    return int(row.id)
+
+
+def insert_ticket(connection: Connection, view: TicketView, number: int, now: datetime) -> int:
+    ticket_id = int(connection.execute(insert(TICKETS).returning(TICKETS.c.id), [{
+        **ticket_columns(view), "number": number, "created_at": view.created_at, "updated_at": now,
+        "breached": [], "version": 1}]).scalar_one())
+    connection.execute(insert(PARTICIPANTS), participant_rows(ticket_id, view))
+    if view.tags:
+        connection.execute(insert(TAGS), [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
+    add_links(connection, ticket_id, view, None, now)
+    return ticket_id
+
+
+def participant_rows(ticket_id: int, view: TicketView) -> list[dict[str, Any]]:
+    rows = {view.requester.email: {"ticket_id": ticket_id, "email": view.requester.email,
+                                   "name": view.requester.name, "role": "requester"}}
+    for address in view.cc:
+        rows.setdefault(address.email, {"ticket_id": ticket_id, "email": address.email, "name": address.name,
+                                        "role": "cc"})
+    return list(rows.values())
+
+
+def sync_participants(connection: Connection, ticket_id: int, view: TicketView) -> None:
+    connection.execute(delete(PARTICIPANTS).where(PARTICIPANTS.c.ticket_id == ticket_id))
+    connection.execute(insert(PARTICIPANTS), participant_rows(ticket_id, view))
+
+
+def sync_tags(connection: Connection, ticket_id: int, view: TicketView) -> None:
+    connection.execute(delete(TAGS).where(TAGS.c.ticket_id == ticket_id))
+    if view.tags:
+        connection.execute(insert(TAGS), [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
+
+
+def add_links(connection: Connection, ticket_id: int, view: TicketView, before: TicketView | None,
+              now: datetime) -> None:
+    known = set(before.links) if before is not None else set()
+    new = [link for link in dict.fromkeys(view.links) if link not in known]
+    if new:
+        connection.execute(insert(LINKS), [{"ticket_id": ticket_id, "kind": link.kind, "ref": link.ref,
+                                            "created_at": now} for link in new])
+
+
+def merge_into_target(session: Session, source: int | Ticket, target_number: int, now: datetime) -> None:
     """The source's messages move to the target, its people and tags join the target's; the
     source stays (closed, `merged_into` set) so mail naming it still finds the target."""
-    target = session.scalar(select(Ticket).where(Ticket.number == target_number))
-    if target is None or target.id == source.id:
-        raise ValueError(f"cannot merge #{source.number} into #{target_number}")
-    session.execute(update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id))
-    known = {p.email for p in target.participants}
-    for participant in source.participants:
-        if participant.email not in known:
-            target.participants.append(Participant(email=participant.email, name=participant.name, role="cc"))
-    names = {t.name for t in target.tags}
-    for tag in source.tags:
-        if tag.name not in names:
-            target.tags.append(Tag(name=tag.name))
-    source.merged_into = target.number
-    target.updated_at = now
-    session.add(Link(ticket_id=target.id, kind="merged_from", ref=str(source.number), created_at=now))
-    session.add(Event(ticket_id=target.id, at=now, actor="postdesk", kind="merged",
-                      detail={"from": str(source.number), "why": f"ticket #{source.number} was merged into this one"}))
+    source_id = source if isinstance(source, int) else source.id
+    session.flush()
+    connection = session.connection()
+    target = connection.execute(select(TICKETS.c.id, TICKETS.c.number).where(TICKETS.c.number == target_number)).first()
+    number = connection.execute(select(TICKETS.c.number).where(TICKETS.c.id == source_id)).scalar()
+    if target is None or target.id == source_id:
+        raise ValueError(f"cannot merge #{number} into #{target_number}")
+    connection.execute(update(MESSAGES).where(MESSAGES.c.ticket_id == source_id).values(ticket_id=target.id))
+    known = set(connection.execute(select(PARTICIPANTS.c.email).where(PARTICIPANTS.c.ticket_id == target.id)).scalars())
+    people = connection.execute(select(PARTICIPANTS.c.email, PARTICIPANTS.c.name)
+                                .where(PARTICIPANTS.c.ticket_id == source_id)).all()
+    joining = [{"ticket_id": target.id, "email": e, "name": n, "role": "cc"} for e, n in people if e not in known]
+    if joining:
+        connection.execute(insert(PARTICIPANTS), joining)
+    names = set(connection.execute(select(TAGS.c.name).where(TAGS.c.ticket_id == target.id)).scalars())
+    tags = [t for t in connection.execute(select(TAGS.c.name).where(TAGS.c.ticket_id == source_id)).scalars()
+            if t not in names]
+    if tags:
+        connection.execute(insert(TAGS), [{"ticket_id": target.id, "name": t} for t in tags])
+    connection.execute(update(TICKETS).where(TICKETS.c.id == source_id).values(merged_into=target.number))
+    connection.execute(update(TICKETS).where(TICKETS.c.id == target.id).values(updated_at=now))
+    connection.execute(insert(LINKS).values(ticket_id=target.id, kind="merged_from", ref=str(number), created_at=now))
+    connection.execute(insert(EVENTS).values(ticket_id=target.id, at=now, actor="postdesk", kind="merged", detail={
+        "from": str(number), "why": f"ticket #{number} was merged into this one"}))
 
 
-def sync_participants(row: Ticket, view: TicketView) -> None:
-    wanted = {view.requester.email: ("requester", view.requester.name)}
-    for address in view.cc:
-        wanted.setdefault(address.email, ("cc", address.name))
-    for participant in list(row.participants):
-        if participant.email not in wanted:
-            row.participants.remove(participant)
-        else:
-            participant.role, participant.name = wanted.pop(participant.email)
-    for email, (role, name) in wanted.items():
-        row.participants.append(Participant(email=email, name=name, role=role))
+# ----------------------------------------------------------------------------------------
+# Messages, events, the outbox
 
 
-def sync_tags(row: Ticket, view: TicketView) -> None:
-    wanted = set(view.tags)
-    for tag in list(row.tags):
-        if tag.name not in wanted:
-            row.tags.remove(tag)
-        wanted.discard(tag.name)
-    for name in sorted(wanted):
-        row.tags.append(Tag(name=name))
-
-
-def sync_links(session: Session, row: Ticket, view: TicketView, now: datetime) -> None:
-    rows = session.execute(select(Link.kind, Link.ref).where(Link.ticket_id == row.id))
-    existing = {(kind, ref) for kind, ref in rows}
-    for link in view.links:
-        if (link.kind, link.ref) not in existing:
-            session.add(Link(ticket_id=row.id, kind=link.kind, ref=link.ref, created_at=now))
-
-
-def write_inbound_message(session: Session, ticket_id: int, intake: Intake, decision: Decision,
-                          now: datetime) -> Message:
+def write_inbound_message(connection: Connection, ticket_id: int, intake: Intake, decision: Decision,
+                          raw_sha: str, now: datetime) -> None:
     mail, kind = intake.mail, decision.message
     assert kind is not None
-    row = Message(
-        ticket_id=ticket_id, direction="in", visibility=kind.visibility.value, auto=kind.auto, kind=kind.kind,
-        message_id=mail.message_id, from_addr=mail.sender.email, from_name=mail.sender.name,
-        to_addrs=[a.email for a in mail.to], cc_addrs=[a.email for a in mail.cc], subject=mail.subject,
-        date=mail.date, body_text=mail.body_text, new_text=mail.new_text,
-        raw_sha256=hashlib.sha256(intake.raw).hexdigest(), mailbox=intake.mailbox, created_at=now,
-    )
-    row.attachments = [attachment_row(session, a) for a in mail.attachments]
-    session.add(row)
-    return row
+    message_id = connection.execute(insert(MESSAGES).returning(MESSAGES.c.id), [{
+        "ticket_id": ticket_id, "direction": "in", "visibility": kind.visibility.value, "auto": kind.auto,
+        "kind": kind.kind, "message_id": mail.message_id, "from_addr": mail.sender.email,
+        "from_name": mail.sender.name, "to_addrs": [a.email for a in mail.to], "cc_addrs": [a.email for a in mail.cc],
+        "subject": mail.subject, "date": mail.date, "body_text": mail.body_text, "new_text": mail.new_text,
+        "raw_sha256": raw_sha, "mailbox": intake.mailbox, "created_at": now}]).scalar_one()
+    write_attachments(connection, int(message_id), mail.attachments)
 
 
-def attachment_row(session: Session, attachment: Attachment) -> AttachmentRow:
-    blob = store_blob(session, attachment.content) if attachment.content is not None else None
-    return AttachmentRow(filename=attachment.filename, content_type=attachment.content_type, size=attachment.size,
-                         sha256=attachment.sha256, blob_sha256=blob, inline=attachment.inline,
-                         content_id=attachment.content_id, omitted_reason=attachment.omitted_reason)
+def write_attachments(connection: Connection, message_row_id: int, attachments: tuple[Attachment, ...]) -> None:
+    if not attachments:
+        return
+    rows = []
+    for attachment in attachments:
+        blob = store_blob(connection, attachment.content, attachment.sha256) if attachment.content is not None \
+            else None
+        rows.append({"message_row_id": message_row_id, "filename": attachment.filename,
+                     "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
+                     "blob_sha256": blob, "inline": attachment.inline, "content_id": attachment.content_id,
+                     "omitted_reason": attachment.omitted_reason})
+    connection.execute(insert(ATTACHMENTS), rows)
 
 
-def write_events(session: Session, ticket_id: int | None, events: tuple[EventDraft, ...], now: datetime) -> None:
-    for event in events:
-        session.add(Event(ticket_id=ticket_id, at=now, actor=event.actor, kind=event.kind, detail=event.as_dict()))
+def write_events(connection: Connection, ticket_id: int | None, events: tuple[EventDraft, ...],
+                 now: datetime) -> None:
+    if events:
+        connection.execute(insert(EVENTS), [{"ticket_id": ticket_id, "at": now, "actor": e.actor, "kind": e.kind,
+                                             "detail": e.as_dict()} for e in events])
 
 
-def write_outbound(session: Session, ticket_id: int | None, mail: OutboundMail, now: datetime) -> None:
-    if ticket_id is not None:
-        row = Message(
-            ticket_id=ticket_id, direction="out", visibility=mail.visibility.value, auto=mail.auto,
-            kind=mail.kind.value, message_id=mail.message_id, from_addr=mail.sender.email,
-            from_name=mail.sender.name, to_addrs=[a.email for a in mail.to], cc_addrs=[a.email for a in mail.cc],
-            subject=mail.subject, date=now, body_text=mail.body_text, new_text=mail.body_text, created_at=now,
-        )
-        row.attachments = [attachment_row(session, a) for a in mail.attachments]
-        session.add(row)
-    session.add(Outbox(ticket_id=ticket_id, kind=mail.kind.value, auto=mail.auto, status="queued",
-                       message_id=mail.message_id, envelope_from=mail.envelope_from, recipients=list(mail.recipients),
-                       raw=mail.raw, next_attempt_at=now, created_at=now))
-    if mail.auto and not mail.kind.to_agents:
-        session.execute(insert(AutoReply), [{"address": r, "at": now} for r in mail.recipients])
+def write_outbound(connection: Connection, ticket_id: int | None, mails: tuple[OutboundMail, ...],
+                   now: datetime) -> None:
+    if not mails:
+        return
+    for mail in mails:
+        if ticket_id is not None:
+            row_id = connection.execute(insert(MESSAGES).returning(MESSAGES.c.id), [outbound_message_row(
+                ticket_id, mail, now)]).scalar_one()
+            write_attachments(connection, int(row_id), mail.attachments)
+    connection.execute(insert(OUTBOX), [{
+        "ticket_id": ticket_id, "kind": mail.kind.value, "auto": mail.auto, "status": "queued",
+        "message_id": mail.message_id, "envelope_from": mail.envelope_from, "recipients": list(mail.recipients),
+        "raw": mail.raw, "attempts": 0, "next_attempt_at": now, "claimed_by": "", "last_error": "",
+        "created_at": now} for mail in mails])
+    answers = [{"address": r, "at": now} for mail in mails if mail.auto and not mail.kind.to_agents
+               for r in mail.recipients]
+    if answers:
+        connection.execute(insert(AUTO_REPLIES), answers)
 
 
-def mark_bounced(session: Session, message_id: str, reason: str, now: datetime) -> None:
-    session.execute(update(Outbox).where(Outbox.message_id == message_id)
-                    .values(status="failed", last_error=f"bounced: {reason}"[:2000]))
+def outbound_message_row(ticket_id: int, mail: OutboundMail, now: datetime) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "direction": "out", "visibility": mail.visibility.value, "auto": mail.auto,
+            "kind": mail.kind.value, "message_id": mail.message_id, "from_addr": mail.sender.email,
+            "from_name": mail.sender.name, "to_addrs": [a.email for a in mail.to],
+            "cc_addrs": [a.email for a in mail.cc], "subject": mail.subject, "date": now, "body_text": mail.body_text,
+            "new_text": mail.body_text, "raw_sha256": None, "mailbox": "", "created_at": now}
 
 
-def write_quarantine(session: Session, intake: Intake, reason: str, now: datetime) -> None:
+def mark_bounced(connection: Connection, message_id: str, reason: str) -> None:
+    connection.execute(update(OUTBOX).where(OUTBOX.c.message_id == message_id)
+                       .values(status="failed", last_error=f"bounced: {reason}"[:2000]))
+
+
+def write_quarantine(session: Session | Connection, intake: Intake, reason: str, now: datetime) -> None:
+    connection = session.connection() if isinstance(session, Session) else session
     mail = intake.mail
-    session.add(Quarantine(mailbox=intake.mailbox, raw_sha256=hashlib.sha256(intake.raw).hexdigest(),
-                           message_id=mail.message_id, sender=mail.sender.email, subject=mail.subject[:500],
-                           reason=reason, at=now))
+    connection.execute(insert(QUARANTINE).values(
+        mailbox=intake.mailbox, raw_sha256=mail.raw_sha256 or hashlib.sha256(intake.raw).hexdigest(),
+        message_id=mail.message_id[:998], sender=mail.sender.email, subject=mail.subject[:500], reason=reason,
+        state="held", at=now))
 
 
-def record_intake(session: Session, intake: Intake, decision: Decision, ticket_id: int | None,
+def record_intake(connection: Connection, intake: Intake, decision: Decision, raw_sha: str, ticket_id: int | None,
                   now: datetime) -> None:
-    session.add(IntakeRecord(fingerprint=intake.fingerprint, message_id=intake.mail.message_id[:998],
-                             raw_sha256=hashlib.sha256(intake.raw).hexdigest(), mailbox=intake.mailbox,
-                             verdict=decision.verdict.value, reason=decision.reason[:2000], ticket_id=ticket_id,
-                             at=now))
+    connection.execute(insert(INTAKE).values(
+        fingerprint=intake.fingerprint, message_id=intake.mail.message_id[:998], raw_sha256=raw_sha,
+        mailbox=intake.mailbox, verdict=decision.verdict.value, reason=decision.reason[:2000], ticket_id=ticket_id,
+        at=now))

@@ -1,12 +1,16 @@
-"""Gather: the one store call before the core decides. Reads only."""
+"""Gather: the one store call before the core decides. Reads only (and locks the tickets it
+reads on PostgreSQL, so two instances never decide on the same ticket at once).
+
+Hot path: plain SQLAlchemy Core selects, and only the ones the mail's keys call for."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Connection, Row, func, select
+from sqlalchemy.orm import Session
 
 from daemon.core.values import (
     Address,
@@ -20,37 +24,40 @@ from daemon.core.values import (
     ThreadKeys,
     TicketView,
 )
-from daemon.store.models import AutoReply, Contact, IntakeRecord, Link, Message, Ticket
+from daemon.store.apply import AUTO_REPLIES, INTAKE, LINKS, MESSAGES, PARTICIPANTS, TAGS, TICKETS
+from daemon.store.models import Contact
 
 THREAD_IDS_KEPT = 20
+CONTACTS = Contact.__table__
 
 
 def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: str, now: datetime,
-           lock: bool = True) -> Facts:
-    if session.scalar(select(IntakeRecord.id).where(IntakeRecord.fingerprint == fingerprint)) is not None:
+           lock: bool = True, round_robin: bool = True) -> Facts:
+    connection = session.connection()
+    if connection.execute(select(INTAKE.c.id).where(INTAKE.c.fingerprint == fingerprint)).first() is not None:
         return Facts(already_taken=True)
-    by_message_id = ticket_numbers_by_message_id(session, keys.message_ids)
+    by_message_id = ticket_numbers_by_message_id(connection, keys.message_ids)
     numbers = {n for _, n in by_message_id} | {n for n in (keys.subject_number, keys.address_number) if n}
     numbers |= set(keys.extra_numbers)
-    alert = open_alert_ticket(session, keys.alert_key) if keys.alert_key else None
+    alert = open_alert_ticket(connection, keys.alert_key) if keys.alert_key else None
     if alert is not None:
         numbers.add(alert)
-    tickets, merged = load_tickets(session, numbers, lock)
+    tickets, merged = load_tickets(connection, numbers, lock)
     return Facts(
         alert_ticket=alert,
         ticket_by_message_id=by_message_id,
         tickets=tickets,
         merged=merged,
-        contact=contact_view(session, mail.sender.email),
-        auto_replies_last_hour=auto_replies_since(session, mail.sender.email, now - timedelta(hours=1)),
-        last_assigned=last_assigned(session),
+        contact=contact_view(connection, mail.sender.email),
+        auto_replies_last_hour=auto_replies_since(connection, mail.sender.email, now - timedelta(hours=1)),
+        last_assigned=last_assigned(connection) if round_robin else (),
     )
 
 
-def last_assigned(session: Session) -> tuple[tuple[str, str], ...]:
+def last_assigned(connection: Connection) -> tuple[tuple[str, str], ...]:
     """Per group, the owner of its newest assigned ticket (for round robin)."""
-    rows = session.execute(select(Ticket.group_name, Ticket.owner).where(
-        Ticket.owner.is_not(None), Ticket.group_name != "").order_by(Ticket.id.desc()).limit(200)).all()
+    rows = connection.execute(select(TICKETS.c.group_name, TICKETS.c.owner).where(
+        TICKETS.c.owner.is_not(None), TICKETS.c.group_name != "").order_by(TICKETS.c.id.desc()).limit(200)).all()
     found: dict[str, str] = {}
     for group, owner in rows:
         if owner:
@@ -58,79 +65,85 @@ def last_assigned(session: Session) -> tuple[tuple[str, str], ...]:
     return tuple(found.items())
 
 
-def open_alert_ticket(session: Session, key: str) -> int | None:
+def open_alert_ticket(connection: Connection, key: str) -> int | None:
     """The newest ticket of this monitoring alert that is not closed (resolved ones count:
     a repeat of a resolved alert reopens it)."""
-    return session.scalar(select(Ticket.number).where(
-        Ticket.alert_key == key, Ticket.status.notin_(("closed", "cancelled")), Ticket.merged_into.is_(None))
-        .order_by(Ticket.number.desc()).limit(1))
+    return connection.execute(select(TICKETS.c.number).where(
+        TICKETS.c.alert_key == key, TICKETS.c.status.notin_(("closed", "cancelled")), TICKETS.c.merged_into.is_(None))
+        .order_by(TICKETS.c.number.desc()).limit(1)).scalar()
 
 
-def ticket_numbers_by_message_id(session: Session, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+def ticket_numbers_by_message_id(connection: Connection, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     if not message_ids:
         return ()
-    rows = session.execute(
-        select(Message.message_id, Ticket.number).join(Ticket, Ticket.id == Message.ticket_id)
-        .where(Message.message_id.in_(message_ids))
+    rows = connection.execute(
+        select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
+        .where(MESSAGES.c.message_id.in_(message_ids))
     ).all()
     return tuple((row[0], row[1]) for row in rows)
 
 
-def load_tickets(session: Session, numbers: Iterable[int], lock: bool) -> tuple[tuple[TicketView, ...],
-                                                                                  tuple[tuple[int, int], ...]]:
+def load_tickets(connection: Connection | Session, numbers: Iterable[int],
+                 lock: bool = True) -> tuple[tuple[TicketView, ...], tuple[tuple[int, int], ...]]:
     """The tickets with these numbers, following merges; locked for this transaction (PostgreSQL)."""
+    if isinstance(connection, Session):
+        connection = connection.connection()
     wanted = set(numbers)
     views: dict[int, TicketView] = {}
     merged: list[tuple[int, int]] = []
     for _ in range(5):
         if not wanted:
             break
-        query = select(Ticket).where(Ticket.number.in_(sorted(wanted))).order_by(Ticket.number)
-        if lock:
+        query = select(TICKETS).where(TICKETS.c.number.in_(sorted(wanted))).order_by(TICKETS.c.number)
+        if lock and connection.dialect.name == "postgresql":
             query = query.with_for_update()
         wanted = set()
-        for ticket in session.scalars(query.options(selectinload(Ticket.participants), selectinload(Ticket.tags))):
-            if ticket.merged_into is not None:
-                merged.append((ticket.number, ticket.merged_into))
-                if ticket.merged_into not in views:
-                    wanted.add(ticket.merged_into)
+        for row in connection.execute(query):
+            if row.merged_into is not None:
+                merged.append((row.number, row.merged_into))
+                if row.merged_into not in views:
+                    wanted.add(row.merged_into)
             else:
-                views[ticket.number] = ticket_view(session, ticket)
+                views[row.number] = ticket_view(connection, row)
     return tuple(views.values()), tuple(merged)
 
 
-def ticket_view(session: Session, ticket: Ticket) -> TicketView:
-    cc = tuple(Address(p.email, p.name) for p in ticket.participants if p.role == "cc")
-    links = session.execute(select(Link.kind, Link.ref).where(Link.ticket_id == ticket.id).order_by(Link.id)).all()
-    thread = session.scalars(
-        select(Message.message_id).where(Message.ticket_id == ticket.id, Message.visibility == "public")
-        .order_by(Message.id.desc()).limit(THREAD_IDS_KEPT)
-    ).all()
+def ticket_view(connection: Connection, row: Row[Any]) -> TicketView:
+    people = connection.execute(select(PARTICIPANTS.c.email, PARTICIPANTS.c.name, PARTICIPANTS.c.role)
+                                .where(PARTICIPANTS.c.ticket_id == row.id).order_by(PARTICIPANTS.c.id)).all()
+    tags = connection.execute(select(TAGS.c.name).where(TAGS.c.ticket_id == row.id).order_by(TAGS.c.name)).scalars()
+    links = connection.execute(select(LINKS.c.kind, LINKS.c.ref).where(LINKS.c.ticket_id == row.id)
+                               .order_by(LINKS.c.id)).all()
+    thread = connection.execute(
+        select(MESSAGES.c.message_id).where(MESSAGES.c.ticket_id == row.id, MESSAGES.c.visibility == "public")
+        .order_by(MESSAGES.c.id.desc()).limit(THREAD_IDS_KEPT)).scalars().all()
     return TicketView(
-        number=ticket.number, subject=ticket.subject, status=Status(ticket.status),
-        requester=Address(ticket.requester, ticket.requester_name), created_at=ticket.created_at,
-        status_changed_at=ticket.status_changed_at, type=ticket.type, priority=Priority(ticket.priority),
-        impact=Level(ticket.impact), urgency=Level(ticket.urgency), priority_locked=ticket.priority_locked,
-        category=ticket.category, owner=ticket.owner, group=ticket.group_name, cc=cc,
-        tags=tuple(t.name for t in ticket.tags), links=tuple(LinkRef(k, r) for k, r in links),
-        mailbox=ticket.mailbox, language=ticket.language, sla_policy=ticket.sla_policy,
-        resolution_code=ticket.resolution_code, third_party=ticket.third_party, merged_into=ticket.merged_into,
-        alert_key=ticket.alert_key or "", first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
-        thread_ids=tuple(reversed(thread)),
+        number=row.number, subject=row.subject, status=Status(row.status),
+        requester=Address(row.requester, row.requester_name), created_at=row.created_at,
+        status_changed_at=row.status_changed_at, type=row.type, priority=Priority(row.priority),
+        impact=Level(row.impact), urgency=Level(row.urgency), priority_locked=row.priority_locked,
+        category=row.category, owner=row.owner, group=row.group_name,
+        cc=tuple(Address(email, name) for email, name, role in people if role == "cc"),
+        tags=tuple(tags), links=tuple(LinkRef(kind, ref) for kind, ref in links),
+        mailbox=row.mailbox, language=row.language, sla_policy=row.sla_policy,
+        resolution_code=row.resolution_code, third_party=row.third_party, merged_into=row.merged_into,
+        alert_key=row.alert_key or "", first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at, closed_at=row.closed_at, thread_ids=tuple(reversed(thread)),
     )
 
 
-def contact_view(session: Session, email: str) -> ContactView | None:
-    contact = session.scalar(select(Contact).where(Contact.email == email))
-    if contact is None:
+def contact_view(connection: Connection, email: str) -> ContactView | None:
+    row = connection.execute(select(CONTACTS).where(CONTACTS.c.email == email)).first()
+    if row is None:
         return None
-    attributes = tuple(sorted((str(k), str(v)) for k, v in (contact.attributes or {}).items()))
-    return ContactView(email=contact.email, name=contact.name, organisation=contact.organisation,
-                       language=contact.language, attributes=attributes)
+    attributes = tuple(sorted((str(k), str(v)) for k, v in (row.attributes or {}).items()))
+    return ContactView(email=row.email, name=row.name, organisation=row.organisation, language=row.language,
+                       attributes=attributes)
 
 
-def auto_replies_since(session: Session, address: str, since: datetime) -> int:
-    return session.scalar(
-        select(func.count()).select_from(AutoReply).where(AutoReply.address == address, AutoReply.at >= since)
-    ) or 0
+def auto_replies_since(connection: Connection, address: str, since: datetime) -> int:
+    return connection.execute(select(func.count()).select_from(AUTO_REPLIES).where(
+        AUTO_REPLIES.c.address == address, AUTO_REPLIES.c.at >= since)).scalar() or 0
+
+
+
