@@ -11,24 +11,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
-from email.encoders import encode_base64
-from email.header import Header
-from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from typing import Any
 
 from jinja2 import DictLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
-from daemon.core import tokens
+from daemon.core import mime, tokens
 from daemon.core.values import (
     Address,
-    Attachment,
     OutboundDraft,
     OutboundKind,
     OutboundMail,
@@ -168,90 +159,42 @@ def _recipients(draft: OutboundDraft, setup: Setup) -> tuple[str, ...]:
 def build_mime(draft: OutboundDraft, ticket: TicketView, sender: Address, envelope: Envelope, subject: str,
                text: str, html: str | None, message_id: str, language: str, setup: Setup,
                now: datetime) -> bytes:
-    """compat32 with explicit encoded-words: the modern folder can drop the space between
-    two encoded-words ("до системи" → "досистеми"); `Header` keeps every character."""
-    message = _body(text, html, draft.attachments)
-    message["From"] = _address_header(sender)
-    message["To"] = ", ".join(_address_header(a) for a in draft.to) or "undisclosed-recipients:;"
-    if draft.cc:
-        message["Cc"] = ", ".join(_address_header(a) for a in draft.cc)
-    message["Reply-To"] = _address_header(Address(envelope.address, envelope.name))
-    message["Subject"] = _encoded(subject)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = f"<{message_id}>"
-    _thread_headers(message, draft, ticket)
-    if draft.auto:
-        message["Auto-Submitted"] = "auto-replied" if draft.in_reply_to and not draft.kind.to_agents \
-            else "auto-generated"
-        message["X-Auto-Response-Suppress"] = "All"
-    message[setup.loop_header] = setup.domain
-    message["Content-Language"] = language
-    message["MIME-Version"] = "1.0"
-    return message.as_bytes(policy=_WIRE)
+    """The mail as bytes (see core/mime.py for why it is written by hand)."""
+    content_head, payload = mime.body(text, html, draft.attachments, message_id)
+    lines = [
+        mime.address_list("From", [sender]),
+        mime.address_list("To", draft.to) or "To: undisclosed-recipients:;\r\n",
+        mime.address_list("Cc", draft.cc),
+        mime.address_list("Reply-To", [Address(envelope.address, envelope.name)]),
+        mime.unstructured("Subject", subject),
+        f"Date: {format_datetime(now)}\r\n",
+        f"Message-ID: <{message_id}>\r\n",
+        *_thread_headers(draft, ticket),
+        *_automatic_headers(draft),
+        f"{setup.loop_header}: {setup.domain}\r\n",
+        f"Content-Language: {language}\r\n",
+        "MIME-Version: 1.0\r\n",
+        content_head,
+    ]
+    return "".join(lines).encode("ascii") + b"\r\n" + payload
 
 
-_WIRE = compat32.clone(linesep="\r\n", max_line_length=998)  # no folding of Message-ID/References
+def _automatic_headers(draft: OutboundDraft) -> list[str]:
+    if not draft.auto:
+        return []
+    kind = "auto-replied" if draft.in_reply_to and not draft.kind.to_agents else "auto-generated"
+    return [f"Auto-Submitted: {kind}\r\n", "X-Auto-Response-Suppress: All\r\n"]
 
 
-def _utf8_qp() -> Charset:
-    charset = Charset("utf-8")
-    charset.body_encoding = QP
-    return charset
-
-
-def _text_part(text: str, subtype: str) -> MIMEText:
-    return MIMEText(text, subtype, _utf8_qp())  # type: ignore[arg-type]  # a Charset works; stubs say str
-
-
-def _body(text: str, html: str | None, attachments: tuple[Attachment, ...]) -> Message:
-    body: Message = _text_part(text, "plain")
-    if html is not None:
-        alternative = MIMEMultipart("alternative")
-        alternative.attach(body)
-        alternative.attach(_text_part(html, "html"))
-        body = alternative
-    kept = [a for a in attachments if a.content is not None]
-    if not kept:
-        return body
-    mixed = MIMEMultipart("mixed")
-    mixed.attach(body)
-    for attachment in kept:
-        mixed.attach(_attachment_part(attachment))
-    return mixed
-
-
-def _attachment_part(attachment: Attachment) -> Message:
-    main, _, sub = attachment.content_type.partition("/")
-    part = MIMEBase(main or "application", sub or "octet-stream")
-    part.set_payload(attachment.content or b"")
-    encode_base64(part)
-    if attachment.filename:
-        name = attachment.filename if attachment.filename.isascii() else ("utf-8", "", attachment.filename)
-        part.add_header("Content-Disposition", "attachment", filename=name)
-    else:
-        part.add_header("Content-Disposition", "attachment")
-    return part
-
-
-def _encoded(value: str) -> str:
-    if value.isascii():
-        return value
-    return Header(value, "utf-8", maxlinelen=76, header_name="Subject").encode()
-
-
-def _address_header(address: Address) -> str:
-    name = re.sub(r"[\x00-\x1f\x7f]+", " ", address.name).strip()
-    return formataddr((name, address.email), charset="utf-8")
-
-
-def _thread_headers(message: Message, draft: OutboundDraft, ticket: TicketView) -> None:
+def _thread_headers(draft: OutboundDraft, ticket: TicketView) -> list[str]:
+    """In-Reply-To the mail answered (or the ticket's last), References the ticket's thread."""
     chain = list(ticket.thread_ids)
     parent = draft.in_reply_to or (chain[-1] if chain else None)
     if parent and parent not in chain:
         chain.append(parent)
     if len(chain) > MAX_REFERENCES:
         chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
-    if parent:
-        message["In-Reply-To"] = f"<{parent}>"
+    lines = [f"In-Reply-To: <{parent}>\r\n"] if parent else []
     if chain:
-        message["References"] = " ".join(f"<{m}>" for m in chain)
+        lines.append(mime.fold("References", [f"<{m}>" for m in chain]))
+    return lines
