@@ -13,7 +13,7 @@ from daemon.core.compose import Envelope, Renderer
 from daemon.core.rules.model import RuleSet
 from daemon.core.values import AgentView, ContactView, LifecyclePolicy, MailboxView, Setup
 from daemon.errors import ConfigError
-from daemon.rulefiles import load_contacts, load_ruleset
+from daemon.rulefiles import load_contacts, load_ruleset, read_rule_files
 from daemon.store.contacts import store_contacts
 from daemon.store.db import Database
 from daemon.store.migrate import ensure_schema
@@ -27,6 +27,13 @@ def load_rules_or_fail(config: Config) -> RuleSet:
     if problems:
         raise ConfigError(problems)
     return rules
+
+
+def uses_round_robin(config: Config) -> bool:
+    try:
+        return any("round_robin" in text for text in read_rule_files(config.paths.rules, config.base_dir).values())
+    except ConfigError:
+        return True
 
 
 def load_contacts_or_fail(config: Config) -> tuple[ContactView, ...]:
@@ -78,6 +85,7 @@ class App:
     setup: Setup
     renderer: Renderer
     rules: RuleSet = field(default_factory=RuleSet)
+    round_robin: bool = True  # whether a rule assigns round robin (only then is the last owner looked up)
 
     @classmethod
     def from_config(cls, config: Config, migrate: bool = True) -> App:
@@ -90,12 +98,13 @@ class App:
             if contacts:
                 store_contacts(db, contacts)
         return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
-                   rules=rules)
+                   rules=rules, round_robin=uses_round_robin(config))
 
     def reload_rules(self) -> bool:
         """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""
         try:
             self.rules = load_rules_or_fail(self.config)
+            self.round_robin = uses_round_robin(self.config)
         except ConfigError as error:
             log.error("rule files not reloaded; the old rules stay in force:\n%s", error)
             return False

@@ -45,9 +45,49 @@ class IntakeResult:
     message_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A raw mail as it arrived, and where."""
+
+    raw: bytes
+    mailbox: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed mail, ready for its transaction."""
+
+    intake: Intake
+    keys: ThreadKeys
+    now: datetime
+
+
 def take_in(app: App, raw: bytes, mailbox: str, now: datetime | None = None) -> IntakeResult:
     """Take one raw mail in; the result says what happened to it."""
-    now = now or datetime.now(UTC)
+    return take_in_many(app, [Arrival(raw, mailbox, now or datetime.now(UTC))])[0]
+
+
+def take_in_many(app: App, arrivals: list[Arrival]) -> list[IntakeResult]:
+    """Take a batch in: one transaction, a SAVEPOINT per mail. A mail that fails is rolled
+    back alone and retried or quarantined after the commit; the others are unaffected.
+    Raises TemporaryError (nothing committed) when the database is busy or gone."""
+    results: list[IntakeResult | None] = [None] * len(arrivals)
+    prepared: dict[int, Prepared] = {}
+    for index, arrival in enumerate(arrivals):
+        found = prepare(app, arrival)
+        if isinstance(found, IntakeResult):
+            results[index] = found
+        else:
+            prepared[index] = found
+    again = _batch_transaction(app, prepared, results)
+    for index, error in again.items():
+        results[index] = _alone(app, prepared[index], error)
+    return [r for r in results if r is not None]
+
+
+def prepare(app: App, arrival: Arrival) -> Prepared | IntakeResult:
+    raw, mailbox, now = arrival.raw, arrival.mailbox, arrival.now
     limit = int(app.config.intake.max_mail_size)
     if len(raw) > limit:
         return quarantine_raw(app, raw, mailbox, f"the mail is {len(raw):,} bytes, over intake.max_mail_size "
@@ -58,44 +98,79 @@ def take_in(app: App, raw: bytes, mailbox: str, now: datetime | None = None) -> 
     except Exception as error:  # the parser promises never to raise; keep the mail if it does
         log.error("parser failed mailbox=%s: %s", mailbox, traceback.format_exc())
         return quarantine_raw(app, raw, mailbox, f"the parser failed: {type(error).__name__}: {error}", now)
-    try:
-        return _take_in_parsed(app, raw, mail, mailbox, now)
-    except TemporaryError:
-        raise
-    except Exception as error:
-        log.error("mail=%s mailbox=%s failed, quarantined: %s", mail.message_id, mailbox, traceback.format_exc())
-        return quarantine_raw(app, raw, mailbox, f"processing failed: {type(error).__name__}: {error}", now, mail)
-
-
-def _take_in_parsed(app: App, raw: bytes, mail: InboundMail, mailbox: str, now: datetime) -> IntakeResult:
-    print_id = fingerprint(raw, mail)
     keys = replace(thread.keys(mail, app.setup), alert_key=alert_key(app.rules, mail, mailbox))
+    return Prepared(Intake(mail, raw, fingerprint(raw, mail), mailbox), keys, now)
+
+
+def _batch_transaction(app: App, prepared: dict[int, Prepared],
+                       results: list[IntakeResult | None]) -> dict[int, BaseException]:
+    """Decide and apply every prepared mail in one transaction; the ones to do again alone."""
+    again: dict[int, BaseException] = {}
+    if not prepared:
+        return again
+    try:
+        with app.db.write() as session:
+            for index, item in prepared.items():
+                try:
+                    with session.begin_nested():
+                        results[index] = _decide_and_apply(app, session, item)
+                except (IntegrityError, StaleDataError, TemporaryError, OperationalError) as error:
+                    again[index] = error
+                except Exception as error:
+                    log.error("mail=%s mailbox=%s failed: %s", item.intake.mail.message_id, item.intake.mailbox,
+                              traceback.format_exc())
+                    again[index] = error
+    except OperationalError as error:
+        raise TemporaryError(f"database unavailable: {str(error).splitlines()[0]}") from error
+    for index, result in enumerate(results):
+        if result is not None and index in prepared:
+            _logged(result, prepared[index].intake.mailbox)
+    return again
+
+
+def _alone(app: App, item: Prepared, first_error: BaseException) -> IntakeResult:
+    """A mail that failed inside the batch: again in its own transaction (a concurrent change
+    is retried), and quarantined with the reason if it fails for any other cause."""
+    mail, mailbox = item.intake.mail, item.intake.mailbox
+    error: BaseException = first_error
     for attempt in range(1, ATTEMPTS + 1):
+        if not isinstance(error, IntegrityError | StaleDataError):
+            break
+        log.warning("mail=%s retry %d after a concurrent change: %s", mail.message_id, attempt,
+                    str(error).splitlines()[0])
         try:
-            return _one_transaction(app, Intake(mail, raw, print_id, mailbox), keys, now)
-        except (IntegrityError, StaleDataError) as error:
-            # another instance took the same mail or changed the same ticket: look again
-            log.warning("mail=%s retry %d after a concurrent change: %s", mail.message_id, attempt,
-                        str(error).splitlines()[0])
-        except OperationalError as error:
-            raise TemporaryError(f"database unavailable: {str(error).splitlines()[0]}") from error
-    raise TemporaryError(f"mail {mail.message_id} kept conflicting with concurrent changes")
+            with app.db.write() as session:
+                return _logged(_decide_and_apply(app, session, item), mailbox)
+        except OperationalError as failure:
+            raise TemporaryError(f"database unavailable: {str(failure).splitlines()[0]}") from failure
+        except (IntegrityError, StaleDataError) as failure:
+            error = failure
+        except TemporaryError:
+            raise
+        except Exception as failure:
+            error = failure
+    if isinstance(error, IntegrityError | StaleDataError):
+        raise TemporaryError(f"mail {mail.message_id} kept conflicting with concurrent changes")
+    if isinstance(error, OperationalError | TemporaryError):
+        raise TemporaryError(f"database unavailable: {str(error).splitlines()[0]}") from error
+    return quarantine_raw(app, item.intake.raw, mailbox, f"processing failed: {type(error).__name__}: {error}",
+                          item.now, mail)
 
 
-def _one_transaction(app: App, intake: Intake, keys: ThreadKeys, now: datetime) -> IntakeResult:
+def _decide_and_apply(app: App, session: Session, item: Prepared) -> IntakeResult:
+    intake, now = item.intake, item.now
     mail, mailbox = intake.mail, intake.mailbox
-    with app.db.write() as session:
-        facts = gather(session, mail, keys, intake.fingerprint, now)
-        decision = decide(mail, facts, app.setup, mailbox, now, app.rules)
-        if decision.verdict is Verdict.DUPLICATE:
-            return _logged(IntakeResult(decision.verdict, decision.reason, None, mail.message_id), mailbox)
-        decision, number = _numbered(session, decision)
-        outbound: tuple[OutboundMail, ...] = ()
-        if decision.ticket is not None and decision.drafts:
-            outbound = compose(decision.drafts, decision.ticket, app.setup, app.renderer, app.envelope(mailbox),
-                               intake.fingerprint, now, {"mail": mail_summary(mail), "commands": COMMAND_HELP})
-        apply_decision(session, intake, decision, outbound, number, now)
-    return _logged(IntakeResult(decision.verdict, decision.reason, number, mail.message_id), mailbox)
+    facts = gather(session, mail, item.keys, intake.fingerprint, now, round_robin=app.round_robin)
+    decision = decide(mail, facts, app.setup, mailbox, now, app.rules)
+    if decision.verdict is Verdict.DUPLICATE:
+        return IntakeResult(decision.verdict, decision.reason, None, mail.message_id)
+    decision, number = _numbered(session, decision)
+    outbound: tuple[OutboundMail, ...] = ()
+    if decision.ticket is not None and decision.drafts:
+        outbound = compose(decision.drafts, decision.ticket, app.setup, app.renderer, app.envelope(mailbox),
+                           intake.fingerprint, now, {"mail": mail_summary(mail), "commands": COMMAND_HELP})
+    apply_decision(session, intake, decision, outbound, number, now)
+    return IntakeResult(decision.verdict, decision.reason, number, mail.message_id)
 
 
 def _numbered(session: Session, decision: Decision) -> tuple[Decision, int | None]:

@@ -20,7 +20,7 @@ from daemon.app import App
 from daemon.config import MailboxConfig
 from daemon.core.values import Verdict
 from daemon.errors import TemporaryError
-from daemon.intake import take_in
+from daemon.intake import Arrival, take_in_many
 from daemon.store.models import MailboxState
 
 log = logging.getLogger(__name__)
@@ -59,21 +59,26 @@ def maildir_box(mailbox: MailboxConfig) -> MaildirBox:
     return MaildirBox(config.path, config.done, config.processed_folder, config.quarantine_folder)
 
 
+MAILDIR_BATCH = 100
+
+
 def maildir_pass(app: App, mailbox: MailboxConfig, box: MaildirBox, clock: Clock,
                  stop: threading.Event | None = None) -> PassReport:
+    """Every file in new/, a batch per transaction; each file leaves new/ only after its commit."""
     report = PassReport()
-    for path in box.waiting():
+    waiting = box.waiting()
+    for start in range(0, len(waiting), MAILDIR_BATCH):
         if stop is not None and stop.is_set():
             break
-        found = box.read(path)
-        if found is None:
-            continue
-        result = take_in(app, found.raw, mailbox.name, clock())  # TemporaryError: leave it in new/
-        if result.verdict is Verdict.QUARANTINED:
-            box.mark_quarantined(path)
-        else:
-            box.mark_done(path)
-        report.count(result.verdict)
+        found = [m for m in (box.read(p) for p in waiting[start:start + MAILDIR_BATCH]) if m is not None]
+        # TemporaryError: nothing was committed, the files stay in new/
+        results = take_in_many(app, [Arrival(m.raw, mailbox.name, clock()) for m in found])
+        for mail, result in zip(found, results, strict=True):
+            if result.verdict is Verdict.QUARANTINED:
+                box.mark_quarantined(mail.path)
+            else:
+                box.mark_done(mail.path)
+            report.count(result.verdict)
     return report
 
 
@@ -98,18 +103,16 @@ def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
 
 def _imap_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uids: list[int], clock: Clock) -> PassReport:
     report = PassReport()
-    done: list[int] = []
-    quarantined: list[int] = []
-    try:
-        for fetched in imap.fetch(uids):
-            result = take_in(app, fetched.raw, mailbox.name, clock())
-            (quarantined if result.verdict is Verdict.QUARANTINED else done).append(fetched.uid)
-            report.count(result.verdict)
-    finally:  # whatever was committed is marked done, even if the batch stopped half-way
-        imap.mark_done(done)
-        imap.move_to_quarantine(quarantined)
-        if done or quarantined:
-            remember_last_uid(app, mailbox, imap, max(done + quarantined))
+    fetched = list(imap.fetch(uids))
+    results = take_in_many(app, [Arrival(f.raw, mailbox.name, clock()) for f in fetched])  # one commit
+    done = [f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is not Verdict.QUARANTINED]
+    quarantined = [f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is Verdict.QUARANTINED]
+    for result in results:
+        report.count(result.verdict)
+    imap.mark_done(done)  # only now, after the commit
+    imap.move_to_quarantine(quarantined)
+    if done or quarantined:
+        remember_last_uid(app, mailbox, imap, max(done + quarantined))
     return report
 
 
