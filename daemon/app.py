@@ -88,17 +88,18 @@ class App:
     round_robin: bool = True  # whether a rule assigns round robin (only then is the last owner looked up)
 
     @classmethod
-    def from_config(cls, config: Config, migrate: bool = True) -> App:
-        """Everything one running Postdesk needs; broken rule or contacts files are a ConfigError."""
-        rules = load_rules_or_fail(config)
-        contacts = load_contacts_or_fail(config)
+    def from_config(cls, config: Config, migrate: bool = True, rules: bool = True) -> App:
+        """Everything one running Postdesk needs; broken rule or contacts files are a ConfigError.
+        `rules=False`: for commands that only read tickets, which broken rule files must not stop."""
+        ruleset = load_rules_or_fail(config) if rules else RuleSet()
+        contacts = load_contacts_or_fail(config) if rules else ()
         db = Database(config.database.url, config.base_dir)
         if migrate:
             ensure_schema(db, config.database.auto_migrate)
             if contacts:
                 store_contacts(db, contacts)
         return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
-                   rules=rules, round_robin=uses_round_robin(config))
+                   rules=ruleset, round_robin=uses_round_robin(config) if rules else False)
 
     def reload_rules(self) -> bool:
         """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""

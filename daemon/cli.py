@@ -155,10 +155,10 @@ def load(args: argparse.Namespace) -> Any:
     return config
 
 
-def open_app(args: argparse.Namespace, migrate: bool = True) -> Any:
+def open_app(args: argparse.Namespace, migrate: bool = True, rules: bool = True) -> Any:
     from daemon.app import App
 
-    return App.from_config(load(args), migrate=migrate)
+    return App.from_config(load(args), migrate=migrate, rules=rules)
 
 
 # ----------------------------------------------------------------------------------------
@@ -228,7 +228,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
     if raw is None:
         return EX_FAIL
-    app = open_app(args)
+    try:
+        app = open_app(args)
+    except ConfigError as error:  # the MTA keeps the mail and retries once the files are fixed
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print("postdesk: the mail is not taken in until the configuration is fixed; exit 75 so the MTA retries",
+              file=sys.stderr)
+        return EX_TEMPFAIL
     try:
         mailbox = args.mailbox or app.config.mailboxes[0].name
         if app.config.mailbox(mailbox) is None:
@@ -252,7 +259,7 @@ def _read_file(name: str) -> bytes | None:
 def cmd_tickets_list(args: argparse.Namespace) -> int:
     from daemon.store.queries import list_tickets
 
-    app = open_app(args)
+    app = open_app(args, rules=False)
     try:
         with app.db.read() as session:
             tickets = list_tickets(session, args.status)
@@ -270,7 +277,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from daemon.store.queries import show_ticket
 
-    app = open_app(args)
+    app = open_app(args, rules=False)
     try:
         with app.db.read() as session:
             ticket = show_ticket(session, args.number)
@@ -305,7 +312,7 @@ def print_ticket(ticket: dict[str, Any]) -> None:
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from daemon.store.queries import list_quarantine
 
-    app = open_app(args)
+    app = open_app(args, rules=False)
     try:
         with app.db.read() as session:
             rows = list_quarantine(session, None if args.all else "held")
@@ -337,7 +344,7 @@ def cmd_quarantine_reprocess(args: argparse.Namespace) -> int:
 def cmd_quarantine_discard(args: argparse.Namespace) -> int:
     from daemon.quarantine import discard
 
-    app = open_app(args)
+    app = open_app(args, rules=False)
     try:
         found = discard(app, args.id)
     finally:

@@ -26,7 +26,8 @@ from daemon.core.decide import decide
 from daemon.core.identity import fingerprint
 from daemon.core.parse import parse
 from daemon.core.rules.engine import alert_key
-from daemon.core.values import Decision, InboundMail, OutboundMail, ThreadKeys, Verdict
+from daemon.core.tickets import new_ticket_view
+from daemon.core.values import Decision, Facts, InboundMail, OutboundMail, ThreadKeys, Verdict
 from daemon.errors import TemporaryError
 from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
 from daemon.store.gather import gather
@@ -166,8 +167,9 @@ def _decide_and_apply(app: App, session: Session, item: Prepared) -> IntakeResul
         return IntakeResult(decision.verdict, decision.reason, None, mail.message_id)
     decision, number = _numbered(session, decision)
     outbound: tuple[OutboundMail, ...] = ()
-    if decision.ticket is not None and decision.drafts:
-        outbound = compose(decision.drafts, decision.ticket, app.setup, app.renderer, app.envelope(mailbox),
+    if decision.drafts:  # mail about a mail that made no ticket (a refused #new) names none
+        about = decision.ticket or new_ticket_view(mail, Facts(), app.setup, mailbox, now)
+        outbound = compose(decision.drafts, about, app.setup, app.renderer, app.envelope(mailbox),
                            intake.fingerprint, now, {"mail": mail_summary(mail), "commands": COMMAND_HELP})
     apply_decision(session, intake, decision, outbound, number, now)
     return IntakeResult(decision.verdict, decision.reason, number, mail.message_id)

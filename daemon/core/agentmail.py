@@ -215,11 +215,11 @@ def refused(job: AgentMail, before: TicketView | None, run: Run) -> Decision:
     event = EventDraft(job.agent.email, "command_error", (
         ("authenticated", job.how), ("line", line.line), ("error", error),
         ("why", "a bad command line: nothing of the mail was applied or sent"), ("message_id", job.mail.message_id)))
-    if before is None:
-        return Decision(Verdict.QUARANTINED, f"#new mail from agent {job.agent.email} not applied: {line.line}: "
-                        f"{error}", events=(event,))
     notice = notify.to_agents(OutboundKind.COMMAND_ERROR, (job.agent,), job.mail, job.setup,
                               (("error", error), ("line", line.line), ("commands", forms)))
+    if before is None:  # the mail is kept in quarantine; the agent still hears what was wrong
+        return Decision(Verdict.QUARANTINED, f"#new mail from agent {job.agent.email} not applied: {line.line}: "
+                        f"{error}", events=(event,), drafts=notice)
     return Decision(Verdict.STORED, f"agent commands refused on #{before.number}: {line.line}", ticket=before,
                     before=before, message=StoredMessage(Visibility.INTERNAL, auto=False, kind="command"),
                     events=(event,), drafts=notice)

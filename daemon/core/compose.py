@@ -136,6 +136,8 @@ def subject_line(rendered: str, ticket: TicketView, setup: Setup) -> str:
     line = re.sub(r"[\x00-\x1f\x7f]+", " ", rendered)
     line = re.sub(r"\s+", " ", line).strip()
     token = ticket_token(ticket, setup)
+    if ticket.number == 0:  # about a mail that made no ticket: no token to name
+        return line.replace(token, "").strip()[:900]
     if token not in line:
         line = f"{token} {line}".strip()
     return line[:900]

@@ -139,3 +139,14 @@ def test_demo_prints_tickets_and_sent_mail(tmp_path: Path) -> None:
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr
     assert "#1" in out and "Printer on floor 2 prints nothing" in out and "Subject: [Support #1]" in out
+
+
+def test_broken_rule_files_make_ingest_exit_75_and_leave_reading_alone(postdesk: Run, site: Path) -> None:
+    assert postdesk("ingest", "-", input=MAIL).returncode == 0
+    (site / "rules" / "99-broken.toml").write_text('[[rule]]\nname = "x"\n[rule.when]\nsubjekt = "y"\n')
+    result = postdesk("ingest", "-", input=raw_mail(message_id="<other@customer.example>"))
+    assert result.returncode == 75, result.stderr
+    assert b"99-broken.toml:" in result.stderr
+    listed = postdesk("tickets", "list", "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
+    assert postdesk("check-config").returncode == 78

@@ -440,9 +440,6 @@ def test_new_with_a_bad_address_is_quarantined_with_the_reason(make_desk: MakeDe
     assert len(desk.dovecot.folder_uids(desk.user.name, "Postdesk/Quarantine")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a refused #new makes no ticket, and intake composes mail only for a "
-                   "ticket: the agent is not told (issue 7: every agent mail with commands gets a confirmation "
-                   "or an error mail)")
 def test_new_with_a_bad_address_tells_the_agent(make_desk: MakeDesk, sqlite_url: str) -> None:
     desk = make_desk(sqlite_url, '[security]\ntrusted_authserv_ids = ["mx.example.com"]\n')
     sent = desk.deliver(fresh(ALICE, SUPPORT, "Phone call", BAD_NEW, headers={"Authentication-Results": TRUSTED_PASS}))
