@@ -6,6 +6,7 @@ Built once by `cli.py` and handed to intake, the sender and the timers.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from daemon.config import Config
@@ -29,11 +30,14 @@ def load_rules_or_fail(config: Config) -> RuleSet:
     return rules
 
 
-def uses_round_robin(config: Config) -> bool:
+def round_robin_groups(config: Config) -> tuple[str, ...]:
+    """The groups rule files assign round robin to (`assign = { round_robin = "l1" }`)."""
     try:
-        return any("round_robin" in text for text in read_rule_files(config.paths.rules, config.base_dir).values())
+        texts = read_rule_files(config.paths.rules, config.base_dir).values()
     except ConfigError:
-        return True
+        return ()
+    found = {g for text in texts for g in re.findall(r"round_robin\s*=\s*[\"']([^\"']+)[\"']", text)}
+    return tuple(sorted(found))
 
 
 def load_contacts_or_fail(config: Config) -> tuple[ContactView, ...]:
@@ -85,7 +89,7 @@ class App:
     setup: Setup
     renderer: Renderer
     rules: RuleSet = field(default_factory=RuleSet)
-    round_robin: bool = True  # whether a rule assigns round robin (only then is the last owner looked up)
+    round_robin: tuple[str, ...] = ()  # the groups rules assign round robin (their last owner is looked up)
 
     @classmethod
     def from_config(cls, config: Config, migrate: bool = True, rules: bool = True) -> App:
@@ -99,13 +103,13 @@ class App:
             if contacts:
                 store_contacts(db, contacts)
         return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
-                   rules=ruleset, round_robin=uses_round_robin(config) if rules else False)
+                   rules=ruleset, round_robin=round_robin_groups(config) if rules else ())
 
     def reload_rules(self) -> bool:
         """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""
         try:
             self.rules = load_rules_or_fail(self.config)
-            self.round_robin = uses_round_robin(self.config)
+            self.round_robin = round_robin_groups(self.config)
         except ConfigError as error:
             log.error("rule files not reloaded; the old rules stay in force:\n%s", error)
             return False

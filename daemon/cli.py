@@ -151,7 +151,8 @@ def load(args: argparse.Namespace) -> Any:
     from daemon.config import load_config
 
     config = load_config(config_path(args))
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.getLevelName(config.logging.level)))
+    if not args.verbose and args.handler in (cmd_run, cmd_ingest, cmd_migrate, cmd_quarantine_reprocess):
+        logging.getLogger().setLevel(logging.getLevelName(config.logging.level))  # [logging] level decides
     return config
 
 

@@ -26,7 +26,26 @@ def real_clock() -> datetime:
 
 
 def run_once(app: App, clock: Clock = real_clock) -> tuple[PassReport, SendReport]:
-    """One complete pass: every mailbox, every due timer, then the outbox."""
+    """One complete pass: every mailbox, every due timer, and the outbox — the sender drains
+    while the mailboxes are read (as in the daemon), then once more at the end."""
+    return asyncio.run(_run_once(app, clock))
+
+
+async def _run_once(app: App, clock: Clock) -> tuple[PassReport, SendReport]:
+    sender = Sender(app, clock)
+    sent = SendReport()
+    try:
+        intake_task = asyncio.create_task(asyncio.to_thread(_read_every_mailbox, app, clock))
+        while not intake_task.done():
+            sent.add(await sender.drain())
+            await asyncio.wait({intake_task}, timeout=0.05)
+        sent.add(await sender.drain())
+        return intake_task.result(), sent
+    finally:
+        await sender.close()
+
+
+def _read_every_mailbox(app: App, clock: Clock) -> PassReport:
     intake = PassReport()
     for mailbox in app.config.mailboxes:
         try:
@@ -34,16 +53,7 @@ def run_once(app: App, clock: Clock = real_clock) -> tuple[PassReport, SendRepor
         except Exception as error:  # one mailbox's trouble must not stop the others
             log.error("mailbox=%s pass failed: %s", mailbox.name, error)
             intake.errors.append(f"mailbox {mailbox.name}: {error}")
-    sent = asyncio.run(_drain_once(app, clock))
-    return intake, sent
-
-
-async def _drain_once(app: App, clock: Clock) -> SendReport:
-    sender = Sender(app, clock)
-    try:
-        return await sender.drain()
-    finally:
-        await sender.close()
+    return intake
 
 
 class Daemon:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
 from daemon.adapters.maildir import MaildirOutbox
 from daemon.adapters.smtp import Outcome, SmtpConnection
 from daemon.app import App
@@ -90,34 +92,44 @@ class Sender:
             report.add(await self._send_batch(items))
 
     async def _send_batch(self, items: list[OutboxItem]) -> SendReport:
+        """Deliver a claimed batch over the workers' connections, then record every outcome
+        in one transaction (a crash in between re-sends only this batch, once its lease ends)."""
         queue: asyncio.Queue[OutboxItem] = asyncio.Queue()
         for item in items:
             queue.put_nowait(item)
-        report = SendReport()
-        workers = [self._work(connection, queue, report) for connection in self.connections[: len(items)]]
+        done: list[tuple[OutboxItem, Outcome]] = []
+        workers = [self._work(connection, queue, done) for connection in self.connections[: len(items)]]
         await asyncio.gather(*workers)
+        report = SendReport()
+        await asyncio.to_thread(self._record_all, done, report)
         return report
 
-    async def _work(self, connection: Connection, queue: asyncio.Queue[OutboxItem], report: SendReport) -> None:
+    async def _work(self, connection: Connection, queue: asyncio.Queue[OutboxItem],
+                    done: list[tuple[OutboxItem, Outcome]]) -> None:
         while not queue.empty():
             item = queue.get_nowait()
-            outcome = await connection.deliver(item)
-            await asyncio.to_thread(self._record, item, outcome, report)
+            done.append((item, await connection.deliver(item)))
 
-    def _record(self, item: OutboxItem, outcome: Outcome, report: SendReport) -> None:
+    def _record_all(self, done: list[tuple[OutboxItem, Outcome]], report: SendReport) -> None:
         now = self.clock()
+        with self.app.db.write() as session:
+            for item, outcome in done:
+                self._record(session, item, outcome, report, now)
+
+    def _record(self, session: Session, item: OutboxItem, outcome: Outcome, report: SendReport,
+                now: datetime) -> None:
         config = self.app.config.outbound
         if outcome.state == "sent":
-            outbox.mark_sent(self.app.db, item, now, outcome.error)
+            outbox.sent_in(session, item, now, outcome.error)
             report.sent += 1
             log.info("outbox=%d mail=<%s> sent to %s", item.id, item.message_id, ", ".join(item.recipients))
         elif outcome.state == "failed":
-            outbox.mark_failed(self.app.db, item, outcome.error, now)
+            outbox.failed_in(session, item, outcome.error, now)
             report.failed += 1
             report.errors.append(f"<{item.message_id}>: {outcome.error}")
             log.error("outbox=%d mail=<%s> failed for good: %s", item.id, item.message_id, outcome.error)
-        elif outbox.mark_retry(self.app.db, item, outcome.error, now, config.retry_for, config.max_backoff,
-                               outcome.retry_recipients):
+        elif outbox.retry_in(session, item, outcome.error, now, config.retry_for, config.max_backoff,
+                             outcome.retry_recipients):
             report.retried += 1
             log.warning("outbox=%d mail=<%s> will be retried: %s", item.id, item.message_id, outcome.error)
         else:

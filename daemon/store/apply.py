@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -47,6 +47,19 @@ OUTBOX, AUTO_REPLIES, INTAKE, QUARANTINE, COUNTERS = (_table(Outbox), _table(Aut
                                                      _table(Quarantine), _table(Counter))
 
 
+# Statements built once: building a statement per call costs more than running it.
+NEXT_NUMBER = (update(COUNTERS).where(COUNTERS.c.name == "ticket").values(value=COUNTERS.c.value + 1)
+               .returning(COUNTERS.c.value))
+INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
+INSERT_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+INSERT_PARTICIPANTS, INSERT_TAGS, INSERT_LINKS = insert(PARTICIPANTS), insert(TAGS), insert(LINKS)
+INSERT_ATTACHMENTS, INSERT_EVENTS, INSERT_OUTBOX = insert(ATTACHMENTS), insert(EVENTS), insert(OUTBOX)
+INSERT_AUTO_REPLIES, INSERT_INTAKE, INSERT_QUARANTINE = insert(AUTO_REPLIES), insert(INTAKE), insert(QUARANTINE)
+TICKET_VERSION = select(TICKETS.c.id, TICKETS.c.version).where(TICKETS.c.number == bindparam("number"))
+BLOB_SQLITE = sqlite.insert(BLOBS).on_conflict_do_nothing(index_elements=["sha256"])
+BLOB_POSTGRESQL = postgresql.insert(BLOBS).on_conflict_do_nothing(index_elements=["sha256"])
+
+
 @dataclass(frozen=True, slots=True)
 class Intake:
     """The mail being applied and where it came from."""
@@ -60,8 +73,7 @@ class Intake:
 def allocate_number(session: Session) -> int:
     """The next ticket number; the counter row stays locked until the transaction ends."""
     connection = session.connection()
-    value = connection.execute(update(COUNTERS).where(COUNTERS.c.name == "ticket")
-                               .values(value=COUNTERS.c.value + 1).returning(COUNTERS.c.value)).scalar()
+    value = connection.execute(NEXT_NUMBER).scalar()
     if value is None:
         connection.execute(insert(COUNTERS).values(name="ticket", value=1))
         return 1
@@ -95,11 +107,8 @@ def store_blob(connection: Connection | Session, content: bytes, digest: str = "
     digest = digest or hashlib.sha256(content).hexdigest()
     if isinstance(connection, Session):
         connection = connection.connection()
-    values = {"sha256": digest, "size": len(content), "content": content}
-    if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.insert(BLOBS).values(values).on_conflict_do_nothing(index_elements=["sha256"]))
-    else:
-        connection.execute(sqlite.insert(BLOBS).values(values).on_conflict_do_nothing(index_elements=["sha256"]))
+    statement = BLOB_POSTGRESQL if connection.dialect.name == "postgresql" else BLOB_SQLITE
+    connection.execute(statement, {"sha256": digest, "size": len(content), "content": content})
     return digest
 
 
@@ -124,7 +133,7 @@ def write_ticket(connection: Connection, view: TicketView, before: TicketView | 
                  now: datetime) -> int:
     if before is None:
         return insert_ticket(connection, view, number, now)
-    row = connection.execute(select(TICKETS.c.id, TICKETS.c.version).where(TICKETS.c.number == number)).one()
+    row = connection.execute(TICKET_VERSION, {"number": number}).one()
     changed = {k: v for k, v in ticket_columns(view).items() if ticket_columns(before).get(k) != v}
     result = connection.execute(update(TICKETS).where(TICKETS.c.id == row.id, TICKETS.c.version == row.version)
                                 .values(**changed, updated_at=now, version=row.version + 1))
@@ -139,12 +148,12 @@ def write_ticket(connection: Connection, view: TicketView, before: TicketView | 
 
 
 def insert_ticket(connection: Connection, view: TicketView, number: int, now: datetime) -> int:
-    ticket_id = int(connection.execute(insert(TICKETS).returning(TICKETS.c.id), [{
+    ticket_id = int(connection.execute(INSERT_TICKET, [{
         **ticket_columns(view), "number": number, "created_at": view.created_at, "updated_at": now,
         "breached": [], "version": 1}]).scalar_one())
-    connection.execute(insert(PARTICIPANTS), participant_rows(ticket_id, view))
+    connection.execute(INSERT_PARTICIPANTS, participant_rows(ticket_id, view))
     if view.tags:
-        connection.execute(insert(TAGS), [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
+        connection.execute(INSERT_TAGS, [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
     add_links(connection, ticket_id, view, None, now)
     return ticket_id
 
@@ -174,7 +183,7 @@ def add_links(connection: Connection, ticket_id: int, view: TicketView, before: 
     known = set(before.links) if before is not None else set()
     new = [link for link in dict.fromkeys(view.links) if link not in known]
     if new:
-        connection.execute(insert(LINKS), [{"ticket_id": ticket_id, "kind": link.kind, "ref": link.ref,
+        connection.execute(INSERT_LINKS, [{"ticket_id": ticket_id, "kind": link.kind, "ref": link.ref,
                                             "created_at": now} for link in new])
 
 
@@ -215,7 +224,7 @@ def write_inbound_message(connection: Connection, ticket_id: int, intake: Intake
                           raw_sha: str, now: datetime) -> None:
     mail, kind = intake.mail, decision.message
     assert kind is not None
-    message_id = connection.execute(insert(MESSAGES).returning(MESSAGES.c.id), [{
+    message_id = connection.execute(INSERT_MESSAGE, [{
         "ticket_id": ticket_id, "direction": "in", "visibility": kind.visibility.value, "auto": kind.auto,
         "kind": kind.kind, "message_id": mail.message_id, "from_addr": mail.sender.email,
         "from_name": mail.sender.name, "to_addrs": [a.email for a in mail.to], "cc_addrs": [a.email for a in mail.cc],
@@ -235,13 +244,13 @@ def write_attachments(connection: Connection, message_row_id: int, attachments: 
                      "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
                      "blob_sha256": blob, "inline": attachment.inline, "content_id": attachment.content_id,
                      "omitted_reason": attachment.omitted_reason})
-    connection.execute(insert(ATTACHMENTS), rows)
+    connection.execute(INSERT_ATTACHMENTS, rows)
 
 
 def write_events(connection: Connection, ticket_id: int | None, events: tuple[EventDraft, ...],
                  now: datetime) -> None:
     if events:
-        connection.execute(insert(EVENTS), [{"ticket_id": ticket_id, "at": now, "actor": e.actor, "kind": e.kind,
+        connection.execute(INSERT_EVENTS, [{"ticket_id": ticket_id, "at": now, "actor": e.actor, "kind": e.kind,
                                              "detail": e.as_dict()} for e in events])
 
 
@@ -249,12 +258,9 @@ def write_outbound(connection: Connection, ticket_id: int | None, mails: tuple[O
                    now: datetime) -> None:
     if not mails:
         return
-    for mail in mails:
-        if ticket_id is not None:
-            row_id = connection.execute(insert(MESSAGES).returning(MESSAGES.c.id), [outbound_message_row(
-                ticket_id, mail, now)]).scalar_one()
-            write_attachments(connection, int(row_id), mail.attachments)
-    connection.execute(insert(OUTBOX), [{
+    if ticket_id is not None:
+        write_outbound_messages(connection, ticket_id, mails, now)
+    connection.execute(INSERT_OUTBOX, [{
         "ticket_id": ticket_id, "kind": mail.kind.value, "auto": mail.auto, "status": "queued",
         "message_id": mail.message_id, "envelope_from": mail.envelope_from, "recipients": list(mail.recipients),
         "raw": mail.raw, "attempts": 0, "next_attempt_at": now, "claimed_by": "", "last_error": "",
@@ -262,7 +268,18 @@ def write_outbound(connection: Connection, ticket_id: int | None, mails: tuple[O
     answers = [{"address": r, "at": now} for mail in mails if mail.auto and not mail.kind.to_agents
                for r in mail.recipients]
     if answers:
-        connection.execute(insert(AUTO_REPLIES), answers)
+        connection.execute(INSERT_AUTO_REPLIES, answers)
+
+
+def write_outbound_messages(connection: Connection, ticket_id: int, mails: tuple[OutboundMail, ...],
+                            now: datetime) -> None:
+    """The ticket's record of what was sent: one statement for all, unless attachments need ids."""
+    if not any(mail.attachments for mail in mails):
+        connection.execute(insert(MESSAGES), [outbound_message_row(ticket_id, mail, now) for mail in mails])
+        return
+    for mail in mails:
+        row_id = connection.execute(INSERT_MESSAGE, [outbound_message_row(ticket_id, mail, now)]).scalar_one()
+        write_attachments(connection, int(row_id), mail.attachments)
 
 
 def outbound_message_row(ticket_id: int, mail: OutboundMail, now: datetime) -> dict[str, Any]:
@@ -281,15 +298,15 @@ def mark_bounced(connection: Connection, message_id: str, reason: str) -> None:
 def write_quarantine(session: Session | Connection, intake: Intake, reason: str, now: datetime) -> None:
     connection = session.connection() if isinstance(session, Session) else session
     mail = intake.mail
-    connection.execute(insert(QUARANTINE).values(
-        mailbox=intake.mailbox, raw_sha256=mail.raw_sha256 or hashlib.sha256(intake.raw).hexdigest(),
-        message_id=mail.message_id[:998], sender=mail.sender.email, subject=mail.subject[:500], reason=reason,
-        state="held", at=now))
+    connection.execute(INSERT_QUARANTINE, {
+        "mailbox": intake.mailbox, "raw_sha256": mail.raw_sha256 or hashlib.sha256(intake.raw).hexdigest(),
+        "message_id": mail.message_id[:998], "sender": mail.sender.email, "subject": mail.subject[:500],
+        "reason": reason, "state": "held", "at": now})
 
 
 def record_intake(connection: Connection, intake: Intake, decision: Decision, raw_sha: str, ticket_id: int | None,
                   now: datetime) -> None:
-    connection.execute(insert(INTAKE).values(
-        fingerprint=intake.fingerprint, message_id=intake.mail.message_id[:998], raw_sha256=raw_sha,
-        mailbox=intake.mailbox, verdict=decision.verdict.value, reason=decision.reason[:2000], ticket_id=ticket_id,
-        at=now))
+    connection.execute(INSERT_INTAKE, {
+        "fingerprint": intake.fingerprint, "message_id": intake.mail.message_id[:998], "raw_sha256": raw_sha,
+        "mailbox": intake.mailbox, "verdict": decision.verdict.value, "reason": decision.reason[:2000],
+        "ticket_id": ticket_id, "at": now})

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from daemon.core.values import (
@@ -30,11 +30,24 @@ from daemon.store.models import Contact
 THREAD_IDS_KEPT = 20
 CONTACTS = Contact.__table__
 
+# Statements built once: building a statement per call costs more than running it.
+TAKEN = select(INTAKE.c.id).where(INTAKE.c.fingerprint == bindparam("fingerprint"))
+CONTACT = select(CONTACTS).where(CONTACTS.c.email == bindparam("email"))
+AUTO_REPLY_COUNT = select(func.count()).select_from(AUTO_REPLIES).where(
+    AUTO_REPLIES.c.address == bindparam("address"), AUTO_REPLIES.c.at >= bindparam("since"))
+BY_MESSAGE_ID = (select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
+                 .where(MESSAGES.c.message_id.in_(bindparam("ids", expanding=True))))
+TICKETS_BY_NUMBER = (select(TICKETS).where(TICKETS.c.number.in_(bindparam("numbers", expanding=True)))
+                     .order_by(TICKETS.c.number))
+ALERT_TICKET = (select(TICKETS.c.number).where(
+    TICKETS.c.alert_key == bindparam("key"), TICKETS.c.status.notin_(("closed", "cancelled")),
+    TICKETS.c.merged_into.is_(None)).order_by(TICKETS.c.number.desc()).limit(1))
+
 
 def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: str, now: datetime,
-           lock: bool = True, round_robin: bool = True) -> Facts:
+           lock: bool = True, round_robin: tuple[str, ...] = ()) -> Facts:
     connection = session.connection()
-    if connection.execute(select(INTAKE.c.id).where(INTAKE.c.fingerprint == fingerprint)).first() is not None:
+    if connection.execute(TAKEN, {"fingerprint": fingerprint}).first() is not None:
         return Facts(already_taken=True)
     by_message_id = ticket_numbers_by_message_id(connection, keys.message_ids)
     numbers = {n for _, n in by_message_id} | {n for n in (keys.subject_number, keys.address_number) if n}
@@ -50,36 +63,34 @@ def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: s
         merged=merged,
         contact=contact_view(connection, mail.sender.email),
         auto_replies_last_hour=auto_replies_since(connection, mail.sender.email, now - timedelta(hours=1)),
-        last_assigned=last_assigned(connection) if round_robin else (),
+        last_assigned=last_assigned(connection, round_robin),
     )
 
 
-def last_assigned(connection: Connection) -> tuple[tuple[str, str], ...]:
-    """Per group, the owner of its newest assigned ticket (for round robin)."""
-    rows = connection.execute(select(TICKETS.c.group_name, TICKETS.c.owner).where(
-        TICKETS.c.owner.is_not(None), TICKETS.c.group_name != "").order_by(TICKETS.c.id.desc()).limit(200)).all()
-    found: dict[str, str] = {}
-    for group, owner in rows:
+_LAST_OWNER = (select(TICKETS.c.owner).where(TICKETS.c.group_name == bindparam("group"), TICKETS.c.owner.is_not(None))
+               .order_by(TICKETS.c.id.desc()).limit(1))
+
+
+def last_assigned(connection: Connection, groups: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Per round-robin group, the owner of its newest assigned ticket (index on group, id)."""
+    found = []
+    for group in groups:
+        owner = connection.execute(_LAST_OWNER, {"group": group}).scalar()
         if owner:
-            found.setdefault(group, owner)
-    return tuple(found.items())
+            found.append((group, owner))
+    return tuple(found)
 
 
 def open_alert_ticket(connection: Connection, key: str) -> int | None:
     """The newest ticket of this monitoring alert that is not closed (resolved ones count:
     a repeat of a resolved alert reopens it)."""
-    return connection.execute(select(TICKETS.c.number).where(
-        TICKETS.c.alert_key == key, TICKETS.c.status.notin_(("closed", "cancelled")), TICKETS.c.merged_into.is_(None))
-        .order_by(TICKETS.c.number.desc()).limit(1)).scalar()
+    return connection.execute(ALERT_TICKET, {"key": key}).scalar()
 
 
 def ticket_numbers_by_message_id(connection: Connection, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     if not message_ids:
         return ()
-    rows = connection.execute(
-        select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
-        .where(MESSAGES.c.message_id.in_(message_ids))
-    ).all()
+    rows = connection.execute(BY_MESSAGE_ID, {"ids": list(message_ids)}).all()
     return tuple((row[0], row[1]) for row in rows)
 
 
@@ -94,11 +105,10 @@ def load_tickets(connection: Connection | Session, numbers: Iterable[int],
     for _ in range(5):
         if not wanted:
             break
-        query = select(TICKETS).where(TICKETS.c.number.in_(sorted(wanted))).order_by(TICKETS.c.number)
-        if lock and connection.dialect.name == "postgresql":
-            query = query.with_for_update()
-        wanted = set()
-        for row in connection.execute(query):
+        query = TICKETS_BY_NUMBER.with_for_update() if lock and connection.dialect.name == "postgresql" \
+            else TICKETS_BY_NUMBER
+        numbers, wanted = sorted(wanted), set()
+        for row in connection.execute(query, {"numbers": numbers}):
             if row.merged_into is not None:
                 merged.append((row.number, row.merged_into))
                 if row.merged_into not in views:
@@ -133,7 +143,7 @@ def ticket_view(connection: Connection, row: Row[Any]) -> TicketView:
 
 
 def contact_view(connection: Connection, email: str) -> ContactView | None:
-    row = connection.execute(select(CONTACTS).where(CONTACTS.c.email == email)).first()
+    row = connection.execute(CONTACT, {"email": email}).first()
     if row is None:
         return None
     attributes = tuple(sorted((str(k), str(v)) for k, v in (row.attributes or {}).items()))
@@ -142,8 +152,7 @@ def contact_view(connection: Connection, email: str) -> ContactView | None:
 
 
 def auto_replies_since(connection: Connection, address: str, since: datetime) -> int:
-    return connection.execute(select(func.count()).select_from(AUTO_REPLIES).where(
-        AUTO_REPLIES.c.address == address, AUTO_REPLIES.c.at >= since)).scalar() or 0
+    return connection.execute(AUTO_REPLY_COUNT, {"address": address, "since": since}).scalar() or 0
 
 
 

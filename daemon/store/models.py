@@ -122,6 +122,7 @@ class Ticket(Base):
     resolution_due: Mapped[datetime | None]
     breached: Mapped[list[Any]] = mapped_column(default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (Index("ix_tickets_group_id", "group_name", "id"),)
     participants: Mapped[list[Participant]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="Participant.id")
     tags: Mapped[list[Tag]] = relationship(cascade="all, delete-orphan", order_by="Tag.name")

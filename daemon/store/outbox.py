@@ -12,10 +12,12 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
+from daemon.store.apply import EVENTS, OUTBOX
 from daemon.store.db import Database
-from daemon.store.models import Event, Outbox
+from daemon.store.models import Outbox
 
 LEASE = timedelta(minutes=5)
 FIRST_BACKOFF = timedelta(seconds=30)
@@ -36,33 +38,43 @@ class OutboxItem:
 
 def claim_due(db: Database, worker: str, now: datetime, limit: int) -> list[OutboxItem]:
     """Claim up to `limit` mails that are due (or whose claim expired) for this worker."""
-    due = or_(and_(Outbox.status == "queued", Outbox.next_attempt_at <= now),
-              and_(Outbox.status == "sending", Outbox.claimed_until < now))
+    due = or_(and_(OUTBOX.c.status == "queued", OUTBOX.c.next_attempt_at <= now),
+              and_(OUTBOX.c.status == "sending", OUTBOX.c.claimed_until < now))
     with db.write() as session:
-        query = select(Outbox).where(due).order_by(Outbox.id).limit(limit)
+        query = select(OUTBOX).where(due).order_by(OUTBOX.c.id).limit(limit)
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
-        rows = list(session.scalars(query))
-        for row in rows:
-            row.status, row.claimed_by, row.claimed_until = "sending", worker, now + LEASE
-            row.attempts += 1
+        rows = session.execute(query).all()
+        if rows:
+            session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
+                status="sending", claimed_by=worker, claimed_until=now + LEASE, attempts=OUTBOX.c.attempts + 1))
         return [OutboxItem(r.id, r.ticket_id, r.kind, r.message_id, r.envelope_from, tuple(r.recipients or ()),
-                           r.raw, r.attempts, r.created_at) for r in rows]
+                           r.raw, r.attempts + 1, r.created_at) for r in rows]
 
 
 def mark_sent(db: Database, item: OutboxItem, now: datetime, note: str = "") -> None:
     with db.write() as session:
-        session.execute(update(Outbox).where(Outbox.id == item.id)
-                        .values(status="sent", sent_at=now, claimed_until=None, last_error=note[:2000]))
-        if note:
-            _event(session, item, now, "delivery_partial", note)
+        sent_in(session, item, now, note)
+
+
+def sent_in(session: Session, item: OutboxItem, now: datetime, note: str = "") -> None:
+    session.execute(update(OUTBOX).where(OUTBOX.c.id == item.id)
+                    .values(status="sent", sent_at=now, claimed_until=None, last_error=note[:2000]))
+    if note:
+        _event(session, item, now, "delivery_partial", note)
 
 
 def mark_retry(db: Database, item: OutboxItem, error: str, now: datetime, retry_for: timedelta,
                max_backoff: timedelta, recipients: tuple[str, ...] | None = None) -> bool:
+    with db.write() as session:
+        return retry_in(session, item, error, now, retry_for, max_backoff, recipients)
+
+
+def retry_in(session: Session, item: OutboxItem, error: str, now: datetime, retry_for: timedelta,
+             max_backoff: timedelta, recipients: tuple[str, ...] | None = None) -> bool:
     """Schedule another attempt; past `retry_for` the mail fails instead. True if it will be retried."""
     if now - item.created_at >= retry_for:
-        mark_failed(db, item, f"gave up after {item.attempts} attempts over {retry_for}: {error}", now)
+        failed_in(session, item, f"gave up after {item.attempts} attempts over {retry_for}: {error}", now)
         return False
     delay = min(max_backoff, FIRST_BACKOFF * (2 ** max(0, item.attempts - 1)))
     delay = delay * random.uniform(0.8, 1.2)  # jitter, so many queued mails don't retry in lockstep
@@ -70,23 +82,23 @@ def mark_retry(db: Database, item: OutboxItem, error: str, now: datetime, retry_
                                  "last_error": error[:2000]}
     if recipients is not None:
         values["recipients"] = list(recipients)
-    with db.write() as session:
-        session.execute(update(Outbox).where(Outbox.id == item.id).values(**values))
+    session.execute(update(OUTBOX).where(OUTBOX.c.id == item.id).values(**values))
     return True
 
 
 def mark_failed(db: Database, item: OutboxItem, error: str, now: datetime) -> None:
     with db.write() as session:
-        session.execute(update(Outbox).where(Outbox.id == item.id)
-                        .values(status="failed", claimed_until=None, last_error=error[:2000]))
-        _event(session, item, now, "delivery_failed", error)
+        failed_in(session, item, error, now)
 
 
-def _event(session: object, item: OutboxItem, now: datetime, kind: str, error: str) -> None:
-    from sqlalchemy.orm import Session
+def failed_in(session: Session, item: OutboxItem, error: str, now: datetime) -> None:
+    session.execute(update(OUTBOX).where(OUTBOX.c.id == item.id)
+                    .values(status="failed", claimed_until=None, last_error=error[:2000]))
+    _event(session, item, now, "delivery_failed", error)
 
-    assert isinstance(session, Session)
-    session.add(Event(ticket_id=item.ticket_id, at=now, actor="postdesk", kind=kind, detail={
+
+def _event(session: Session, item: OutboxItem, now: datetime, kind: str, error: str) -> None:
+    session.execute(insert(EVENTS).values(ticket_id=item.ticket_id, at=now, actor="postdesk", kind=kind, detail={
         "message_id": item.message_id, "mail": item.kind, "recipients": ", ".join(item.recipients),
         "error": error[:1000]}))
 

@@ -104,6 +104,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tickets_alert_key'), ['alert_key'], unique=False)
+        batch_op.create_index('ix_tickets_group_id', ['group_name', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_requester'), ['requester'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_status'), ['status'], unique=False)
 
@@ -251,6 +252,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_attachments_message_row_id'), ['message_row_id'], unique=False)
 
     # ### end Alembic commands ###
+    op.bulk_insert(sa.table('counters', sa.column('name', sa.String), sa.column('value', sa.BigInteger)),
+                   [{'name': 'ticket', 'value': 0}])  # ticket numbers start at 1
 
 
 def downgrade() -> None:
@@ -289,6 +292,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_tickets_status'))
         batch_op.drop_index(batch_op.f('ix_tickets_requester'))
         batch_op.drop_index(batch_op.f('ix_tickets_alert_key'))
+        batch_op.drop_index('ix_tickets_group_id')
 
     op.drop_table('tickets')
     op.drop_table('mailbox_state')

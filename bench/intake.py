@@ -1,0 +1,195 @@
+"""Intake: N mails appended to a real Dovecot, then `postdesk run --once` timed, beside the
+raw ceiling measured in the same run (imapclient fetching the same mails, BODY.PEEK[] in
+batches of 200, and mail-parser parsing each; storing nothing).
+
+    .venv/bin/python bench/intake.py [--count 2000] [--db sqlite|postgresql] [--notify]
+                                     [--latency 200]
+
+The mails are those of bench/parse.py (Gmail/Outlook/Thunderbird shapes, attachments in
+about one in six, koi8-r, a DSN now and then). Postdesk runs with the shipped rules and
+sends each acknowledgement to an aiosmtpd in its own process; `--notify` also mails the
+agents about each new ticket. `--latency N` then starts `postdesk run` (IMAP IDLE) and
+appends N mails one by one, measuring arrival to acknowledgement at the SMTP sink.
+Goal (issue 4 and FIGURES.md): at least half the raw ceiling; p50 latency under 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import logging
+
+import mailparser
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+from common import percentile  # noqa: E402
+from parse import generate  # noqa: E402
+
+from tests.servers import make_certificate  # noqa: E402
+from tests.servers.dovecot import Dovecot  # noqa: E402
+from tests.servers.postgres import create_database, drop_database, find_server  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--notify", action="store_true", help="also notify the agents of each new ticket")
+    parser.add_argument("--latency", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="postdesk-bench-intake-"))
+    dovecot = Dovecot(cert=make_certificate(root / "tls")).start()
+    sink = start_sink(root / "sink.log")
+    pg = find_server() if args.db == "postgresql" else None
+    url = create_database(pg) if pg else f"sqlite:///{root / 'postdesk.db'}"
+    try:
+        user = dovecot.new_user()
+        mails = generate(args.count, 7)
+        dovecot.append_many(user.name, mails)
+        ceiling = raw_ceiling(dovecot, user.name, len(mails))
+        config = write_config(root, url, dovecot, user, sink[1], args.notify)
+        elapsed, peak = timed_run_once(config)
+        taken = len(dovecot.folder_uids(user.name, "Postdesk/Processed"))
+        rate = len(mails) / elapsed
+        print(f"raw ceiling (imapclient fetch + mail-parser, storing nothing): {ceiling:,.0f} mails/s")
+        print(f"postdesk run --once ({args.db}, shipped rules, acknowledgements to aiosmtpd"
+              f"{', agents notified' if args.notify else ''}): {len(mails)} mails in {elapsed:.2f} s = "
+              f"{rate:,.0f} mails/s = {rate / ceiling:.0%} of the ceiling; peak memory {peak:.0f} MB")
+        print(f"  mails moved to Processed: {taken}; mails the SMTP sink received: {sink_count(root)}")
+        if args.latency:
+            latency(root, config, dovecot, user, args.latency)
+    finally:
+        sink[0].stdin.close()  # type: ignore[union-attr]
+        sink[0].wait(timeout=10)
+        dovecot.close()
+        if pg:
+            drop_database(pg, url)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def start_sink(log: Path) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen([sys.executable, str(BENCH / "sink.py"), str(log)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+def sink_count(root: Path) -> int:
+    path = root / "sink.log"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def raw_ceiling(dovecot: Dovecot, user: str, count: int) -> float:
+    started = time.perf_counter()
+    with dovecot.imap_client(user) as client:
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search(["ALL"])
+        for start in range(0, len(uids), 200):
+            for data in client.fetch(uids[start:start + 200], [b"BODY.PEEK[]"]).values():
+                mailparser.parse_from_bytes(data[b"BODY[]"])
+    return count / (time.perf_counter() - started)
+
+
+def write_config(root: Path, url: str, dovecot: Dovecot, user, smtp_port: int, notify: bool) -> Path:  # type: ignore[no-untyped-def]
+    config = root / "postdesk.toml"
+    config.write_text(f"""[database]
+url = "{url}"
+[instance]
+secret = "bench-secret-0123456789abcdef"
+name = "Example Support"
+domain = "example.com"
+[[mailboxes]]
+name = "support"
+address = "support@example.com"
+  [mailboxes.imap]
+  host = "127.0.0.1"
+  port = {dovecot.port}
+  security = "none"
+  username = "{user.name}"
+  password = "{user.password}"
+[outbound]
+transport = "smtp"
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+[[agents]]
+email = "alice@example.com"
+name = "Alice"
+groups = ["l1"]
+[[agents]]
+email = "bob@example.com"
+name = "Bob"
+groups = ["l2"]
+[paths]
+rules = "{BENCH.parent / 'rules'}"
+[tickets]
+notify_agents_on_new = {'true' if notify else 'false'}
+[logging]
+level = "WARNING"
+""")
+    return config
+
+
+def timed_run_once(config: Path) -> tuple[float, float]:
+    subprocess.run([sys.executable, "-m", "daemon", "-c", str(config), "migrate"], check=True,
+                   capture_output=True)
+    log = config.parent / "run-once.log"
+    with open(log, "wb") as stderr:  # a file: a pipe nobody reads would fill and block the run
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "daemon", "-c", str(config), "run", "--once"],
+                                   stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"run --once failed: {log.read_text()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def latency(root: Path, config: Path, dovecot: Dovecot, user, count: int) -> None:  # type: ignore[no-untyped-def]
+    log = open(root / "daemon.log", "wb")  # noqa: SIM115
+    daemon = subprocess.Popen([sys.executable, "-m", "daemon", "-c", str(config), "run"], stderr=log)
+    time.sleep(3)
+    sent: dict[str, float] = {}
+    before = sink_count(root)
+    for number, raw in enumerate(generate(count, 99)):
+        message_id = f"latency-{number}@customer.example"
+        raw = raw.replace(b"Message-ID: <", f"Message-ID: <{message_id}> <".encode(), 1)
+        raw = b"\r\n".join(line for line in raw.split(b"\r\n") if not line.startswith((b"In-Reply-To", b"References")))
+        raw = raw.replace(b"Subject: Re: [Support #", b"Subject: Re: [Case #")
+        sent[message_id] = time.time()
+        dovecot.append(user.name, raw)
+        time.sleep(0.05)
+    deadline = time.time() + 60
+    while sink_count(root) - before < len([1 for _ in sent]) * 0.95 and time.time() < deadline:
+        time.sleep(0.2)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=60)
+    log.close()
+    arrived = {}
+    for line in (root / "sink.log").read_text().splitlines():
+        when, parent = line.split(" ", 1)
+        if parent in sent:
+            arrived[parent] = float(when)
+    delays = [arrived[m] - sent[m] for m in sent if m in arrived]
+    print(f"latency, arrival in Dovecot to acknowledgement at the SMTP sink ({len(delays)} of {count} mails, "
+          f"one every 50 ms, IDLE): p50 {percentile(delays, 0.5) * 1000:.0f} ms, "
+          f"p95 {percentile(delays, 0.95) * 1000:.0f} ms, p99 {percentile(delays, 0.99) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # a warning per DSN part it does not handle
+    main()
