@@ -17,6 +17,7 @@ from __future__ import annotations
 import email
 import email.policy
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -65,7 +66,24 @@ def sent_to(mails: Iterable[ReceivedMail], address: str) -> list[ReceivedMail]:
     return [m for m in mails if address.lower() in (r.lower() for r in m.rcpt_tos)]
 
 
+KINDS = {  # what the tests call a mail -> the kind Postdesk stamps on it (X-Postdesk-Kind)
+    "New ticket": "agent_new_ticket", "Received": "acknowledgement", "Resolved": "resolution",
+    "Done": "command_result", "Not done": "command_error", "Assigned to you": "agent_assignment",
+    "Assigned": "agent_assignment", "Customer replied": "agent_update", "Information needed": "info_request",
+    "Escalation": "escalation", "Closed": "closure", "Reopened": "reopen_notice", "Declined": "refusal",
+}
+
+
+def kind_of(mail: ReceivedMail) -> str:
+    head = mail.raw.split(b"\r\n\r\n", 1)[0]
+    found = re.search(rb"^X-Postdesk-Kind:\s*(\S+)", head, re.MULTILINE)
+    return found.group(1).decode() if found else ""
+
+
 def with_subject(mails: Iterable[ReceivedMail], words: str) -> list[ReceivedMail]:
+    """Mails of the kind `words` names (see KINDS), or else with `words` in the subject."""
+    if words in KINDS:
+        return [m for m in mails if kind_of(m) == KINDS[words]]
     return [m for m in mails if words in subject(m)]
 
 

@@ -178,6 +178,7 @@ def build_mime(draft: OutboundDraft, ticket: TicketView, sender: Address, envelo
         *_outlook_thread(ticket, setup, message_id),
         *_automatic_headers(draft),
         f"{setup.loop_header}: {setup.domain}\r\n",
+        f"X-Postdesk-Kind: {draft.kind.value}\r\n",  # lets agents filter notifications in their client
         f"Content-Language: {language}\r\n",
         "MIME-Version: 1.0\r\n",
         content_head,

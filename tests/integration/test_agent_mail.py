@@ -21,7 +21,19 @@ from daemon.app import App
 from daemon.runtime import run_once
 from daemon.store.models import Link, Quarantine, Ticket
 from daemon.store.queries import show_ticket
-from tests.agentclient import Client, fresh, message_id, only, parsed, reply, sent_to, subject, text, with_subject
+from tests.agentclient import (
+    Client,
+    fresh,
+    kind_of,
+    message_id,
+    only,
+    parsed,
+    reply,
+    sent_to,
+    subject,
+    text,
+    with_subject,
+)
 from tests.harness import Site
 from tests.mailfactory import NOW, raw_mail
 from tests.servers.dovecot import Dovecot, MailUser
@@ -175,16 +187,16 @@ def test_assign_priority_resolve_changes_the_ticket_and_the_customer_gets_only_t
     to_customer = sent_to(sent, OLENA)
     assert len(to_customer) == 1, [subject(m) for m in to_customer]
     resolution = to_customer[0]
-    assert "Resolved" in subject(resolution) and f"[Support #{opened.number}]" in subject(resolution)
+    assert kind_of(resolution) == "resolution" and f"[Support #{opened.number}]" in subject(resolution)
     assert list(resolution.rcpt_tos) == [OLENA]
     assert_says_only(resolution, RESOLUTION, never=NOT_FOR_CUSTOMERS)
 
     confirmation = only(sent_to(sent, "alice@example.com"))
-    assert "Done" in subject(confirmation)
+    assert kind_of(confirmation) == "command_result"
     done = text(confirmation)
     assert "owner: - → bob@example.com" in done and "priority: medium → high" in done
     assert "status: new → resolved" in done
-    assert "Assigned to you" in subject(only(sent_to(sent, "bob@example.com")))
+    assert kind_of(only(sent_to(sent, "bob@example.com"))) == "agent_assignment"
     assert len(sent) == 3
 
 
@@ -205,7 +217,7 @@ def test_note_sends_nothing_to_the_customer(desk: Desk) -> None:
     note = "Olena called: the toner was replaced yesterday. Suspect the fuser."
     sent = desk.deliver(reply(opened.alice, ALICE, f"#note\n\n{note}\n"))
     assert sent_to(sent, OLENA) == []
-    assert "Done" in subject(only(sent_to(sent, "alice@example.com")))
+    assert kind_of(only(sent_to(sent, "alice@example.com"))) == "command_result"
     assert len(sent) == 1
     ticket = desk.ticket(opened.number)
     assert events(ticket, "note") and ticket["status"] == "open"
@@ -220,7 +232,7 @@ def test_wait_then_the_customers_reply_returns_the_ticket_to_open(desk: Desk) ->
     assert desk.ticket(opened.number)["status"] == "waiting_customer"
     asked = only(sent_to(sent, OLENA))
     assert_says_only(asked, question, never=NOT_FOR_CUSTOMERS)
-    assert "Done" in subject(only(sent_to(sent, "alice@example.com")))
+    assert kind_of(only(sent_to(sent, "alice@example.com"))) == "command_result"
 
     answer = reply(asked, "Olena Petrenko <olena@customer.example>", "It is an HP LaserJet M404, code 50.2.",
                    client="gmail")
@@ -308,7 +320,7 @@ def test_a_reply_authenticated_by_a_trusted_authentication_results_runs(make_des
     assert (ticket["owner"], ticket["priority"], ticket["status"]) == ("bob@example.com", "high", "resolved")
     assert events(ticket, "commands")[0]["authenticated"] == "DKIM signature of example.com verified by mx.example.com"
     assert_says_only(only(sent_to(sent, OLENA), "Resolved"), RESOLUTION, never=NOT_FOR_CUSTOMERS)
-    assert "Done" in subject(only(sent_to(sent, "alice@example.com")))
+    assert kind_of(only(sent_to(sent, "alice@example.com"))) == "command_result"
 
 
 # ----------------------------------------------------------------------------------------
@@ -380,7 +392,7 @@ def test_new_opens_a_ticket_on_the_customers_behalf(make_desk: MakeDesk, sqlite_
     first = ticket["messages"][0]
     assert (first["direction"], first["visibility"], first["from"]) == ("in", "internal", "alice@example.com")
     acknowledgement = only(sent_to(sent, "kateryna@customer.example"))
-    assert "Received" in subject(acknowledgement) and "#new" not in text(acknowledgement)
+    assert kind_of(acknowledgement) == "acknowledgement" and "#new" not in text(acknowledgement)
     assert "ticket opened for Kateryna Bondar <kateryna@customer.example>" in text(
         only(sent_to(sent, "alice@example.com"), "Done"))
     assert with_subject(sent_to(sent, "bob@example.com"), "New ticket"), "the other agents hear of it"
