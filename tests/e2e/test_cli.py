@@ -150,3 +150,21 @@ def test_broken_rule_files_make_ingest_exit_75_and_leave_reading_alone(postdesk:
     listed = postdesk("tickets", "list", "--json")
     assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
     assert postdesk("check-config").returncode == 78
+
+
+def test_quarantine_list_reprocess_and_discard(postdesk: Run, site: Path) -> None:
+    no_sender = b"Subject: who sent this?\r\nMessage-ID: <nosender@x.example>\r\n\r\nHello?\r\n"
+    assert postdesk("ingest", "-", input=no_sender).returncode == 0
+    held = json.loads(postdesk("quarantine", "list", "--json").stdout)
+    assert len(held) == 1 and "no sender" in held[0]["reason"] and held[0]["state"] == "held"
+    text = postdesk("quarantine", "list").stdout.decode()
+    assert "no sender" in text
+    result = postdesk("quarantine", "reprocess", str(held[0]["id"]))
+    assert result.returncode == 0 and b"quarantined" in result.stdout  # still no sender: held again
+    again = json.loads(postdesk("quarantine", "list", "--json").stdout)
+    assert len(again) == 1 and again[0]["id"] != held[0]["id"]
+    assert postdesk("quarantine", "discard", str(again[0]["id"])).returncode == 0
+    assert json.loads(postdesk("quarantine", "list", "--json").stdout) == []
+    everything = json.loads(postdesk("quarantine", "list", "--all", "--json").stdout)
+    assert {q["state"] for q in everything} == {"released", "discarded"}
+    assert postdesk("quarantine", "discard", "999").returncode == 1

@@ -162,3 +162,23 @@ def test_reader_thread_stops_cleanly_when_asked(tmp_path: Path, dovecot: Dovecot
     finally:
         stop_event.set()
         app.close()
+
+
+def test_a_server_without_idle_is_polled(tmp_path: Path, dovecot_without_move_idle: Dovecot, sqlite_url: str) -> None:
+    from daemon.readers import run_imap_reader
+
+    server = dovecot_without_move_idle
+    user = server.new_user()
+    app = Site(tmp_path, sqlite_url, agents="").imap(server, user, poll_interval=1).app()
+    stop_event = threading.Event()
+    thread = threading.Thread(target=run_imap_reader, args=(app, app.config.mailboxes[0], lambda: NOW, stop_event))
+    try:
+        thread.start()
+        time.sleep(1.5)
+        server.append(user.name, raw_mail(message_id="<polled@c.example>", subject="polled"))
+        assert wait_until(lambda: counts(app)[1] == 1, 5)
+        assert wait_until(lambda: server.folder_uids(user.name) == [], 5)
+    finally:
+        stop_event.set()
+        thread.join(timeout=10)
+        app.close()
