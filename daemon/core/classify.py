@@ -24,6 +24,7 @@ _AUTO_REPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _OOO_HEADERS = ("x-autoreply", "x-autorespond", "x-ms-exchange-inbox-rules-loop")
+_TICKET_SYSTEM_HEADERS = ("x-loop", "x-otrs-loop", "x-rt-loop-prevention", "rt-ticket")  # another help desk
 _SUPPRESS_VALUES = {"all", "oof", "autoreply", "dr", "rn", "nrn"}
 
 
@@ -93,8 +94,10 @@ def no_answer_reasons(mail: InboundMail, nature: Nature) -> tuple[str, ...]:
 
 
 def _auto_submitted(mail: InboundMail) -> str:
-    value = mail.header("auto-submitted")
-    return value.split(";", 1)[0].strip().lower() if value else ""
+    """The keyword of Auto-Submitted, without parameters or comments: Dovecot's vacation
+    writes `auto-replied (vacation)`, Zimbra `auto-replied (zimbra; vacation)`."""
+    value = re.sub(r"\([^()]*\)", " ", mail.header("auto-submitted") or "")
+    return value.split(";", 1)[0].strip().lower()
 
 
 def _precedence(mail: InboundMail) -> str:
@@ -116,6 +119,12 @@ def _is_auto_reply(mail: InboundMail) -> bool:
         return True
     if any(mail.header(h) is not None for h in _OOO_HEADERS):
         return True
+    if mail.content_type == "multipart/report" and "disposition-notification" in \
+            (mail.header("content-type") or "").lower():
+        return True  # a read receipt (MDN): the customer's client answering by itself
+    if any(mail.header(h) is not None for h in _TICKET_SYSTEM_HEADERS) and \
+            (_auto_submitted(mail) not in ("", "no") or _precedence(mail) in ("bulk", "junk")):
+        return True  # another ticket system's automatic acknowledgement (Znuny/OTRS, RT, ...)
     if (mail.header("x-auto-response-suppress") or "").strip().lower() in ("all", "oof") and \
             _AUTO_REPLY_SUBJECT.match(mail.subject):
         return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from email.utils import parseaddr
 
 from daemon.core import agentmail, lifecycle, notify, thread, triage
 from daemon.core.classify import Classification, classify
@@ -66,7 +67,7 @@ def decide(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str, now: dat
     if who.nature is Nature.BOUNCE:
         return on_bounce(mail, ticket)
     if who.nature is Nature.AUTO_REPLY:
-        return on_auto_reply(mail, ticket)
+        return on_auto_reply(mail, ticket, found)
     if who.role is Role.AGENT:
         return agentmail.decide_agent_mail(mail, ticket, who, facts, setup, now)
     return customer_mail(job, found, ticket)
@@ -85,7 +86,7 @@ def customer_mail(job: Job, found: ThreadMatch, ticket: TicketView | None) -> De
         return open_ticket(job, found, outcome)
     if ticket is None:
         return open_ticket(job, found, outcome)
-    if ticket.third_party and job.mail.sender.email == ticket.third_party.lower():
+    if ticket.third_party and job.mail.sender.email == third_party_address(ticket.third_party):
         return on_third_party_reply(job, ticket)
     if not is_participant(job, ticket):
         return on_stranger(job, ticket)
@@ -112,13 +113,16 @@ def on_bounce(mail: InboundMail, ticket: TicketView | None) -> Decision:
         Verdict.STORED, "bounce attached to its ticket", ticket=ticket, before=ticket,
         message=StoredMessage(Visibility.INTERNAL, auto=True, kind="bounce"),
         events=(EventDraft(SYSTEM, "bounce", detail),),
-        bounced_message_id=original or None,
+        bounced_message_id=original if original and report and report.action in ("failed", "") else None,
     )
 
 
-def on_auto_reply(mail: InboundMail, ticket: TicketView | None) -> Decision:
+def on_auto_reply(mail: InboundMail, ticket: TicketView | None, found: ThreadMatch) -> Decision:
     if ticket is None:
         return Decision(Verdict.IGNORED, "an automatic reply that belongs to no ticket")
+    if found.how != "references" and mail.sender.email not in ticket.participants:
+        return Decision(Verdict.IGNORED, f"an automatic reply from {mail.sender.email}, who is not on ticket "
+                        f"#{ticket.number}, naming it only by its {found.how} token")
     return Decision(
         Verdict.STORED, "automatic reply attached to its ticket; status unchanged", ticket=ticket, before=ticket,
         message=StoredMessage(Visibility.INTERNAL, auto=True, kind="auto_reply"),
@@ -145,7 +149,8 @@ def open_ticket(job: Job, found: ThreadMatch, outcome: RuleOutcome, linked: Tick
     events = [EventDraft(mail.sender.email, "created", _created_detail(job, found, why))]
     ticket, rule_events = triage.classified(ticket, outcome, setup, facts)
     ticket, drafts, answer_events = triage.customer_drafts(mail, ticket, job.who, facts, setup, outcome, held)
-    drafts += notify.agents_new_ticket(mail, ticket, setup) if setup.notify_agents_on_new else []
+    if setup.notify_agents_on_new and not ticket.status.is_final:  # a refused mail needs no agent
+        drafts += notify.agents_new_ticket(mail, ticket, setup)
     return Decision(Verdict.STORED, why or "new ticket", ticket=ticket,
                     message=StoredMessage(Visibility.PUBLIC, auto=job.who.nature is not Nature.NORMAL,
                                           kind="held" if held or outcome.hold else "customer"),
@@ -164,6 +169,7 @@ def _created_detail(job: Job, found: ThreadMatch, why: str) -> tuple[tuple[str, 
 def fresh_start(job: Job) -> Job:
     """The job of a mail that opens a new ticket although it named an old one."""
     facts = Facts(contact=job.facts.contact, auto_replies_last_hour=job.facts.auto_replies_last_hour,
+                  auto_replies_last_day=job.facts.auto_replies_last_day,
                   last_assigned=job.facts.last_assigned)
     return replace(job, facts=facts)
 
@@ -184,6 +190,11 @@ def on_stranger(job: Job, ticket: TicketView) -> Decision:
     decision = open_linked_ticket(job, ticket, why)
     return replace(decision, events=(*decision.events, EventDraft(SYSTEM, "stranger", (
         ("sender", job.mail.sender.email), ("token_ticket", str(ticket.number))))))
+
+
+def third_party_address(third_party: str) -> str:
+    """The address in `#third-party Acme <support@acme.example>` (or a bare address), lower-case."""
+    return parseaddr(third_party)[1].strip().lower()
 
 
 def on_third_party_reply(job: Job, ticket: TicketView) -> Decision:

@@ -80,7 +80,8 @@ THANKS_PHRASES: tuple[str, ...] = (
     "ありがとうございます", "ありがとう", "解決しました", "谢谢", "非常感谢", "已解决", "问题解决了",
 )
 _NEGATIONS = re.compile(
-    r"\b(not|no longer|still|again|but|however|doesn'?t|don'?t|isn'?t|won'?t|can'?t|cannot|fail\w*|error|"
+    r"\b(not|no longer|still|(?<!works )(?<!working )again|but|however|doesn'?t|don'?t|isn'?t|won'?t|can'?t|"
+    r"cannot|fail\w*|error|"
     r"nicht|kein\w*|noch|immer noch|aber|pas|toujours|mais|no funciona|todavía|pero|ancora|però|niet|nog|"
     r"nie|wciąż|ale|inte|fortfarande|men|не|ні|ще|досі|але|но|всё ещё|все еще|снова|знову|ещё)\b",
     re.IGNORECASE,
@@ -88,9 +89,28 @@ _NEGATIONS = re.compile(
 _MAX_THANKS_CHARS = 160
 
 
+_SIGN_OFF = re.compile(
+    r"(best|kind|warm)?\s*regards|best|cheers|sincerely|yours sincerely|best wishes|"
+    r"(mit )?(freundlichen|viele|beste|liebe) grüße|(viele )?grüße|gruß|lg|mfg|(bien )?cordialement|"
+    r"saludos( cordiales)?|(cordiali )?saluti|met vriendelijke groet(en)?|groeten|pozdrawiam|"
+    r"(med )?vänliga hälsningar|hälsningar|mvh|з повагою|с уважением|всего доброго",
+    re.IGNORECASE,
+)
+
+
+def without_sign_off(text: str) -> str:
+    """The text above a closing line ("Best regards", "Viele Grüße", …): the name, title and
+    address lines of a signature written without a "-- " separator are not the message."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if index and _SIGN_OFF.fullmatch(line.strip().rstrip(",.!").strip()):
+            return "\n".join(lines[:index])
+    return text
+
+
 def is_thanks(new_text: str, extra_phrases: tuple[str, ...] = ()) -> str | None:
     """The phrase that makes this short reply a plain thanks/confirmation, or None."""
-    text = _normalise(new_text)
+    text = _normalise(without_sign_off(new_text))
     if not text or len(text) > _MAX_THANKS_CHARS or "?" in text or _NEGATIONS.search(text):
         return None
     words = set(re.findall(r"\w+", text))

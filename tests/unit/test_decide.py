@@ -184,3 +184,62 @@ def test_now_is_only_what_it_is_given() -> None:
     assert decide(inbound(), Facts(), SETUP, "help", later).ticket.created_at == later
     assert later.tzinfo is UTC
     assert datetime  # the module under test reads no clock: see test_layering
+
+
+# ----------------------------------------------------------------------------------------
+# Fixes found by the threading and loop tests, each pinned here with a real mail shape
+
+def corpus(name: str):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from daemon.core.parse import parse
+
+    return parse((Path(__file__).resolve().parents[1] / "mail" / name).read_bytes(), received_at=NOW)
+
+
+def test_dovecot_vacation_with_a_comment_in_auto_submitted_is_an_auto_reply_that_changes_nothing() -> None:
+    mail = corpus("dovecot-sieve-vacation.eml")
+    assert "(" in (mail.header("auto-submitted") or "")  # "auto-replied (vacation)"
+    waiting = ticket(Status.WAITING_CUSTOMER, requester=mail.sender)
+    mail = replace(mail, subject="Re: [Support #7] Printer")
+    decision = decide(mail, Facts(tickets=(waiting,)), SETUP, "help", NOW)
+    assert decision.ticket.status is Status.WAITING_CUSTOMER and decision.message.auto
+
+
+def test_a_read_receipt_does_not_reopen_a_resolved_ticket() -> None:
+    mail = corpus("outlook-read-receipt-mdn.eml")
+    resolved = ticket(Status.RESOLVED, requester=mail.sender, resolved_at=NOW - timedelta(hours=1))
+    decision = decide(replace(mail, subject="Read: [Support #7] Printer"), Facts(tickets=(resolved,)), SETUP,
+                      "help", NOW)
+    assert decision.ticket is None or decision.ticket.status is Status.RESOLVED
+    assert not any(d.kind is OutboundKind.REOPEN_NOTICE for d in decision.drafts)
+
+
+def test_another_ticket_systems_receipt_opens_nothing_and_is_not_the_vendors_answer() -> None:
+    for name in ("znuny-autoreply-ticketnumber.eml", "rt-autoreply-acme-ticket.eml"):
+        mail = corpus(name)
+        assert decide(mail, Facts(), SETUP, "help", NOW).verdict is Verdict.IGNORED, name
+        vendor = ticket(Status.WAITING_THIRD_PARTY, third_party=mail.sender.email)
+        decision = decide(replace(mail, subject="[Support #7] Printer"), Facts(tickets=(vendor,)), SETUP, "help",
+                          NOW)
+        assert decision.ticket is None or decision.ticket.status is Status.WAITING_THIRD_PARTY, name
+
+
+def test_a_delayed_dsn_does_not_fail_the_mail() -> None:
+    report = DeliveryReport("pd.7.x@example.com", ("olena@customer.example",), "delayed", "4.4.1", "still trying")
+    mail = replace(inbound(sender="MAILER-DAEMON@mx.example", subject="Delayed Mail"), delivery_report=report)
+    decision = decide(mail, Facts(ticket_by_message_id=(("pd.7.x@example.com", 7),), tickets=(ticket(),)), SETUP,
+                      "help", NOW)
+    assert decision.verdict is Verdict.STORED and decision.bounced_message_id is None
+
+
+def test_an_out_of_office_from_a_stranger_naming_only_the_token_is_not_attached() -> None:
+    mail = inbound(sender="someone@elsewhere.example", subject="Automatic reply: [Support #7] Printer",
+                   headers={"Auto-Submitted": "auto-replied"})
+    assert decide(mail, Facts(tickets=(ticket(),)), SETUP, "help", NOW).verdict is Verdict.IGNORED
+
+
+def test_the_daily_limit_stops_a_slow_loop() -> None:
+    decision = decide(inbound(), Facts(auto_replies_last_hour=0, auto_replies_last_day=20), SETUP, "help", NOW)
+    assert OutboundKind.ACKNOWLEDGEMENT not in kinds(decision)
+    assert "in the last day" in next(e for e in decision.events if e.kind == "auto_answer_suppressed").as_dict()["why"]

@@ -61,3 +61,13 @@ def test_not_thanks(text: str) -> None:
 def test_extra_phrases() -> None:
     assert lifecycle.is_thanks("kiitos") is None
     assert lifecycle.is_thanks("kiitos", ("kiitos",)) == "kiitos"
+
+
+def test_thanks_with_a_signature_that_has_no_delimiter() -> None:
+    text = ("Thanks, that fixed it!\n\nBest regards,\nOlena Petrenko\nHead of Accounting\nCustomer Ltd.\n"
+            "Phone +380 44 123 45 67\nhttps://customer.example\nThis e-mail is confidential.")
+    assert lifecycle.is_thanks(text) is not None
+
+
+def test_works_again_is_thanks() -> None:
+    assert lifecycle.is_thanks("Thanks, it works again!") is not None
