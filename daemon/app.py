@@ -68,6 +68,7 @@ def core_setup(config: Config) -> Setup:
             close_resolved_after=life.close_resolved_after, close_waiting_after=life.close_waiting_after,
             warn_before_close=life.warn_before_close),
         auto_replies_per_hour=config.loop.auto_replies_per_hour,
+        auto_replies_per_day=config.loop.auto_replies_per_day,
         loop_header=config.loop.loop_header,
         reply_languages=config.intake.reply_languages,
         max_attachment_bytes=int(config.intake.max_attachment_size),

@@ -201,6 +201,7 @@ class LifecycleConfig:
 @dataclass(frozen=True, slots=True)
 class LoopConfig:
     auto_replies_per_hour: int = 5
+    auto_replies_per_day: int = 20
     loop_header: str = "X-Postdesk-Loop"
 
 

@@ -32,6 +32,9 @@ def auto_answer(kind: OutboundKind, mail: InboundMail, ticket: TicketView, who: 
     if facts.auto_replies_last_hour >= setup.auto_replies_per_hour:
         reasons.append(f"{facts.auto_replies_last_hour} automatic mails to {mail.sender.email} in the last hour "
                        f"(limit {setup.auto_replies_per_hour})")
+    elif facts.auto_replies_last_day >= setup.auto_replies_per_day:
+        reasons.append(f"{facts.auto_replies_last_day} automatic mails to {mail.sender.email} in the last day "
+                       f"(limit {setup.auto_replies_per_day})")
     if reasons:
         return [], [EventDraft(SYSTEM, "auto_answer_suppressed", (("kind", kind.value), ("why", "; ".join(reasons))))]
     draft = OutboundDraft(kind=kind, to=(ticket.requester,), language=ticket.language or setup.default_language,

@@ -268,6 +268,7 @@ class Facts:
     tickets: tuple[TicketView, ...] = ()  # every ticket the keys name (merges followed)
     contact: ContactView | None = None
     auto_replies_last_hour: int = 0  # automatic mails already sent to this sender
+    auto_replies_last_day: int = 0
     merged: tuple[tuple[int, int], ...] = ()  # (merged ticket, the ticket it now lives in)
     alert_ticket: int | None = None  # the open ticket of the same monitoring alert, if any
     agent_load: tuple[tuple[str, int], ...] = ()  # agent → open tickets they own (for round robin)
@@ -420,6 +421,7 @@ class Setup:
     agents: tuple[AgentView, ...] = ()
     lifecycle: LifecyclePolicy = LifecyclePolicy()
     auto_replies_per_hour: int = 5
+    auto_replies_per_day: int = 20  # stops slow loops the hourly limit never sees
     loop_header: str = "X-Postdesk-Loop"
     reply_languages: tuple[str, ...] = ()
     max_attachment_bytes: int = 25 * 1024 * 1024

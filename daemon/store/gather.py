@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy import Connection, Row, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from daemon.core.values import (
@@ -33,8 +33,10 @@ CONTACTS = Contact.__table__
 # Statements built once: building a statement per call costs more than running it.
 TAKEN = select(INTAKE.c.id).where(INTAKE.c.fingerprint == bindparam("fingerprint"))
 CONTACT = select(CONTACTS).where(CONTACTS.c.email == bindparam("email"))
-AUTO_REPLY_COUNT = select(func.count()).select_from(AUTO_REPLIES).where(
-    AUTO_REPLIES.c.address == bindparam("address"), AUTO_REPLIES.c.at >= bindparam("since"))
+AUTO_REPLY_COUNTS = select(
+    func.count(), func.coalesce(func.sum(case((AUTO_REPLIES.c.at >= bindparam("hour"), 1), else_=0)), 0),
+).select_from(AUTO_REPLIES).where(AUTO_REPLIES.c.address == bindparam("address"),
+                                  AUTO_REPLIES.c.at >= bindparam("day"))
 BY_MESSAGE_ID = (select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
                  .where(MESSAGES.c.message_id.in_(bindparam("ids", expanding=True))))
 TICKETS_BY_NUMBER = (select(TICKETS).where(TICKETS.c.number.in_(bindparam("numbers", expanding=True)))
@@ -56,13 +58,15 @@ def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: s
     if alert is not None:
         numbers.add(alert)
     tickets, merged = load_tickets(connection, numbers, lock)
+    day, hour = auto_replies(connection, mail.sender.email, now)
     return Facts(
         alert_ticket=alert,
         ticket_by_message_id=by_message_id,
         tickets=tickets,
         merged=merged,
         contact=contact_view(connection, mail.sender.email),
-        auto_replies_last_hour=auto_replies_since(connection, mail.sender.email, now - timedelta(hours=1)),
+        auto_replies_last_day=day,
+        auto_replies_last_hour=hour,
         last_assigned=last_assigned(connection, round_robin),
     )
 
@@ -151,8 +155,11 @@ def contact_view(connection: Connection, email: str) -> ContactView | None:
                        attributes=attributes)
 
 
-def auto_replies_since(connection: Connection, address: str, since: datetime) -> int:
-    return connection.execute(AUTO_REPLY_COUNT, {"address": address, "since": since}).scalar() or 0
+def auto_replies(connection: Connection, address: str, now: datetime) -> tuple[int, int]:
+    """Automatic mails already sent to this address in the last day and the last hour."""
+    day, hour = connection.execute(AUTO_REPLY_COUNTS, {"address": address, "day": now - timedelta(days=1),
+                                                       "hour": now - timedelta(hours=1)}).one()
+    return int(day or 0), int(hour or 0)
 
 
 
