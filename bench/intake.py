@@ -16,6 +16,7 @@ Goal (issue 4 and FIGURES.md): at least half the raw ceiling; p50 latency under 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import resource
 import shutil
@@ -25,8 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import logging
 
 import mailparser
 

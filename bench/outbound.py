@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import customer_mail, peak_rss_mb  # noqa: I001 (bench/ is on the path)
+from common import customer_mail, peak_rss_mb
 
 from daemon.intake import take_in
 from daemon.sender import Sender

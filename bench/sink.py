@@ -22,7 +22,7 @@ class Counting:
     def __init__(self, log: str) -> None:
         self.log = open(log, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         content = getattr(envelope, "content", b"") or b""
         head = content.split(b"\r\n\r\n", 1)[0]
         found = IN_REPLY_TO.search(head)
