@@ -1,4 +1,5 @@
-"""Fixtures on real servers (the classes are in tests/servers/): Dovecot, SMTP, PostgreSQL.
+"""Fixtures on real servers (the classes are in tests/servers/): Dovecot, SMTP, PostgreSQL,
+and an OAuth2 token introspection endpoint for Dovecot's XOAUTH2.
 
 Servers are started once per run and stopped at its end, even when tests fail.
 Nothing is skipped: a missing server is a failure, and ./scripts/test provides them.
@@ -15,6 +16,7 @@ import pytest
 
 from tests.servers import TestCertificate, make_certificate
 from tests.servers.dovecot import Dovecot, MailUser
+from tests.servers.oauth import IntrospectionServer
 from tests.servers.postgres import (
     PgServer,
     PostgresUnavailable,
@@ -56,6 +58,20 @@ def dovecot(make_dovecot: Callable[..., Dovecot]) -> Dovecot:
 def dovecot_without_move_idle(make_dovecot: Callable[..., Dovecot]) -> Dovecot:
     """A Dovecot that advertises neither MOVE nor IDLE, for the fallback paths."""
     return make_dovecot(drop_capabilities=("MOVE", "IDLE"))
+
+
+@pytest.fixture(scope="session")
+def oauth_introspection() -> Iterator[IntrospectionServer]:
+    """The run's OAuth2 token introspection endpoint: ``issue(user)`` a token, ``revoke`` it."""
+    with IntrospectionServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth(make_dovecot: Callable[..., Dovecot], oauth_introspection: IntrospectionServer) -> Dovecot:
+    """A Dovecot that also takes XOAUTH2 and OAUTHBEARER logins, checking each access token
+    at ``oauth_introspection`` (passwords still work for PLAIN/LOGIN, e.g. for ``append``)."""
+    return make_dovecot(oauth2_introspection_url=oauth_introspection.url)
 
 
 @pytest.fixture

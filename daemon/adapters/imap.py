@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from daemon.config import ImapConfig
 from daemon.errors import TemporaryError
@@ -37,14 +37,26 @@ class FetchedMail:
 
 
 def oauth_token(config: ImapConfig) -> str:
-    """An OAuth2 access token, from a file or a command (so Gmail and Microsoft 365 work)."""
+    """An OAuth2 access token, from a file or a command (so Gmail and Microsoft 365 work).
+    Raises TemporaryError when there is none: a token helper may well have one later."""
     if config.oauth_token_file:
-        return Path(config.oauth_token_file).read_text(encoding="utf-8").strip()
-    result = subprocess.run(shlex.split(config.oauth_token_command), capture_output=True, text=True, timeout=60,
-                            check=False)
-    if result.returncode != 0:
-        raise TemporaryError(f"oauth_token_command exited {result.returncode}: {result.stderr.strip()[:200]}")
-    return result.stdout.strip()
+        try:
+            token = Path(config.oauth_token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise TemporaryError(f"cannot read oauth_token_file {config.oauth_token_file}: {error}") from error
+        source = f"oauth_token_file {config.oauth_token_file}"
+    else:
+        try:
+            result = subprocess.run(shlex.split(config.oauth_token_command), capture_output=True, text=True,
+                                    timeout=60, check=False)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as error:  # ValueError: shlex, bad quotes
+            raise TemporaryError(f"oauth_token_command {config.oauth_token_command!r} failed: {error}") from error
+        if result.returncode != 0:
+            raise TemporaryError(f"oauth_token_command exited {result.returncode}: {result.stderr.strip()[:200]}")
+        token, source = result.stdout.strip(), "oauth_token_command"
+    if not token:
+        raise TemporaryError(f"{source} gave an empty access token")
+    return token
 
 
 class ImapMailbox:
@@ -59,22 +71,32 @@ class ImapMailbox:
     # ---- connection
 
     def connect(self) -> None:
+        """Connect, log in and select the folder; on any failure the connection is closed."""
         config = self.config
+        token = oauth_token(config) if config.auth == "xoauth2" else ""  # no token, no connection
         context = ssl.create_default_context(cafile=config.ca_file or None)
-        client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "tls",
-                                       ssl_context=context, timeout=config.timeout.total_seconds())
-        if config.security == "starttls":
-            client.starttls(context)
-        if config.auth == "xoauth2":
-            client.oauth2_login(config.username, oauth_token(config))
-        else:
-            client.login(config.username, config.password)
-        self.client = client
-        self.capabilities = frozenset(client.capabilities())
-        folder = client.select_folder(config.folder)
-        self.uidvalidity = int(folder.get(b"UIDVALIDITY", 0))
-        for target in self._target_folders():
-            self.ensure_folder(target)
+        self.client = client = imapclient.IMAPClient(config.host, port=config.port, ssl=config.security == "tls",
+                                                     ssl_context=context, timeout=config.timeout.total_seconds())
+        try:
+            if config.security == "starttls":
+                client.starttls(context)
+            try:
+                if config.auth == "xoauth2":
+                    client.oauth2_login(config.username, token)
+                else:
+                    client.login(config.username, config.password)
+            except LoginError as error:
+                how = "XOAUTH2 (is the access token valid?)" if config.auth == "xoauth2" else "LOGIN"
+                raise TemporaryError(f"{config.host}:{config.port} refused login as {config.username!r} with "
+                                     f"{how}: {error}") from error
+            self.capabilities = frozenset(client.capabilities())
+            folder = client.select_folder(config.folder)
+            self.uidvalidity = int(folder.get(b"UIDVALIDITY", 0))
+            for target in self._target_folders():
+                self.ensure_folder(target)
+        except BaseException:
+            self.close()
+            raise
 
     def _target_folders(self) -> tuple[str, ...]:
         folders = [self.config.quarantine_folder]

@@ -6,6 +6,11 @@ state_dir and log, passwd-file users with plain passwords, Maildir. Three ways i
 plain IMAP (``port``), STARTTLS on that same port, implicit TLS (``ssl_port``), with a
 throw-away CA in ``ca_path`` to verify the server.
 
+With ``oauth2_introspection_url`` it also takes XOAUTH2 and OAUTHBEARER logins: an
+``oauth2`` passdb (``introspection_mode = post``) asks that URL whether the access token
+is active and for whom (``tests/servers/oauth.py`` is such an endpoint). The users'
+passwords still work for PLAIN and LOGIN; the passwd-file stays the userdb.
+
 Unprivileged even when the tests run as root: the master process stays root (it has
 to, to drop privileges), login processes run as ``dovenull``, internal services as
 ``dovecot`` (``nobody`` where those users do not exist), login services are not
@@ -162,8 +167,10 @@ class Dovecot:
         cert: TestCertificate | None = None,
         binary: str | None = None,
         start_timeout: float = 10.0,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         self.binary = binary or _find_binary()
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.drop_capabilities = frozenset(c.upper() for c in drop_capabilities)
         unknown = self.drop_capabilities - set(DEFAULT_CAPABILITIES)
         if unknown:
@@ -177,6 +184,7 @@ class Dovecot:
         self.dir.chmod(0o755)
         (self.dir / "owner.pid").write_text(f"{os.getpid()}\n")
         self.config_path = self.dir / "dovecot.conf"
+        self.oauth2_config_path = self.dir / "dovecot-oauth2.conf.ext"  # with oauth2_introspection_url
         self.passwd_dir = self.dir / "passwd.d"  # one passwd-file per user, see add_user
         self.log_path = self.dir / "dovecot.log"
         self.stderr_path = self.dir / "dovecot.stderr"
@@ -441,8 +449,36 @@ class Dovecot:
         caps = [c for c in DEFAULT_CAPABILITIES if c not in self.drop_capabilities]
         return f"imap_capability = {' '.join(caps)}"
 
+    def _auth_mechanisms(self) -> str:
+        return "plain login xoauth2 oauthbearer" if self.oauth2_introspection_url else "plain login"
+
+    def _oauth2_passdb(self) -> str:
+        """With ``oauth2_introspection_url``: the oauth2 passdb (only for the OAuth mechanisms,
+        and the passwd-file only for the password ones, so a token is checked by introspection
+        alone), and its settings file, readable by the unprivileged auth process."""
+        if not self.oauth2_introspection_url:
+            return ""
+        self.oauth2_config_path.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            "timeout_msecs = 5000\n"
+        )
+        self.oauth2_config_path.chmod(0o644)
+        return f"""\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.oauth2_config_path}
+}}
+"""
+
     def _write_config(self) -> None:
         d = self.dir
+        oauth2_passdb = self._oauth2_passdb()
+        password_mechanisms = "\n  mechanisms = plain login" if oauth2_passdb else ""
         config = f"""\
 # Written by tests/servers/dovecot.py for one test run. Nothing of /etc/dovecot is read.
 base_dir = {self.base_dir}
@@ -467,15 +503,15 @@ ssl = yes
 ssl_cert = <{self.cert.cert_path}
 ssl_key = <{self.cert.key_path}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {self._auth_mechanisms()}
 auth_failure_delay = 0
 auth_verbose = yes
 
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.passwd_dir}/%u
+  args = scheme=PLAIN username_format=%u {self.passwd_dir}/%u{password_mechanisms}
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = passwd-file
   args = username_format=%u {self.passwd_dir}/%u
 }}
