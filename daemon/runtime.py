@@ -52,7 +52,8 @@ def _read_every_mailbox(app: App, clock: Clock) -> PassReport:
             intake.add(one_pass(app, mailbox, clock))
         except Exception as error:  # one mailbox's trouble must not stop the others
             log.error("mailbox=%s pass failed: %s", mailbox.name, error)
-            intake.errors.append(str(error) if str(error).startswith("mailbox ") else f"mailbox {mailbox.name}: {error}")
+            said = str(error)
+            intake.errors.append(said if said.startswith("mailbox ") else f"mailbox {mailbox.name}: {said}")
     return intake
 
 
