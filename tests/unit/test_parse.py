@@ -12,8 +12,9 @@ import mailparser
 import pytest
 
 import daemon.core.parse as parse_module
+from daemon.core.decoding import GENERATED_ID_DOMAIN, decode_bytes
 from daemon.core.htmltext import html_to_text
-from daemon.core.parse import GENERATED_ID_DOMAIN, decode_bytes, parse
+from daemon.core.parse import parse
 from daemon.core.values import InboundMail
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
