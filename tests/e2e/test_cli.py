@@ -138,7 +138,12 @@ def test_demo_prints_tickets_and_sent_mail(tmp_path: Path) -> None:
                             timeout=120, check=False)
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr
-    assert "#1" in out and "Printer on floor 2 prints nothing" in out and "Subject: [Support #1]" in out
+    assert "Subject: [Support #1] Printer on floor 2 prints nothing" in out
+    tickets = out.split("The tickets now", 1)[1].split("==", 1)[0]
+    statuses = {line.split()[0]: line.split()[1] for line in tickets.strip().splitlines()}
+    # Olena's ticket was answered (open), Taras's resolved and then closed by his thanks, the newsletter closed
+    assert statuses == {"#1": "open", "#2": "closed", "#3": "closed"}, tickets
+    assert "Kind: resolution" in out and "Kind: command_result" in out
 
 
 def test_broken_rule_files_make_ingest_exit_75_and_leave_reading_alone(postdesk: Run, site: Path) -> None:
