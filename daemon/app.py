@@ -14,6 +14,7 @@ from daemon.core.compose import Envelope, Renderer
 from daemon.core.rules.model import RuleSet
 from daemon.core.values import AgentView, ContactView, LifecyclePolicy, MailboxView, Setup
 from daemon.errors import ConfigError
+from daemon.parsing import Parser
 from daemon.rulefiles import load_contacts, load_ruleset, read_rule_files
 from daemon.store.contacts import store_contacts
 from daemon.store.db import Database
@@ -91,6 +92,7 @@ class App:
     renderer: Renderer
     rules: RuleSet = field(default_factory=RuleSet)
     round_robin: tuple[str, ...] = ()  # the groups rules assign round robin (their last owner is looked up)
+    parser: Parser = field(default_factory=lambda: Parser(0))
 
     @classmethod
     def from_config(cls, config: Config, migrate: bool = True, rules: bool = True) -> App:
@@ -104,7 +106,8 @@ class App:
             if contacts:
                 store_contacts(db, contacts)
         return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
-                   rules=ruleset, round_robin=round_robin_groups(config) if rules else ())
+                   rules=ruleset, round_robin=round_robin_groups(config) if rules else (),
+                   parser=Parser(Parser.workers_for(config.intake.parse_workers)))
 
     def reload_rules(self) -> bool:
         """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""
@@ -121,4 +124,5 @@ class App:
         return Envelope(address=self.setup.mailbox(mailbox).address, name=self.setup.instance_name)
 
     def close(self) -> None:
+        self.parser.close()
         self.db.dispose()

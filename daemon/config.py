@@ -184,6 +184,7 @@ class IntakeConfig:
     max_attachment_size: ByteSize = _MB_25
     max_mail_size: ByteSize = _MB_60
     reply_languages: tuple[str, ...] = ()
+    parse_workers: int = -1  # processes parsing a batch while it is stored; -1: one if there are 2+ CPUs
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -24,11 +25,11 @@ from daemon.core.commands import REGISTRY, help_entries
 from daemon.core.compose import compose
 from daemon.core.decide import decide
 from daemon.core.identity import fingerprint
-from daemon.core.parse import parse
 from daemon.core.rules.engine import alert_key
 from daemon.core.tickets import new_ticket_view
 from daemon.core.values import Decision, Facts, InboundMail, OutboundMail, ThreadKeys, Verdict
 from daemon.errors import TemporaryError
+from daemon.parsing import ParseJob
 from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
 from daemon.store.gather import gather
 from daemon.store.models import IntakeRecord, Quarantine
@@ -72,61 +73,67 @@ def take_in(app: App, raw: bytes, mailbox: str, now: datetime | None = None) -> 
 def take_in_many(app: App, arrivals: list[Arrival]) -> list[IntakeResult]:
     """Take a batch in: one transaction, a SAVEPOINT per mail. A mail that fails is rolled
     back alone and retried or quarantined after the commit; the others are unaffected.
+    Mails are parsed ahead (in a worker process for a batch) while earlier ones are stored.
     Raises TemporaryError (nothing committed) when the database is busy or gone."""
     results: list[IntakeResult | None] = [None] * len(arrivals)
     prepared: dict[int, Prepared] = {}
-    for index, arrival in enumerate(arrivals):
-        found = prepare(app, arrival)
-        if isinstance(found, IntakeResult):
-            results[index] = found
-        else:
-            prepared[index] = found
-    again = _batch_transaction(app, prepared, results)
-    for index, error in again.items():
-        results[index] = _alone(app, prepared[index], error)
-    return [r for r in results if r is not None]
-
-
-def prepare(app: App, arrival: Arrival) -> Prepared | IntakeResult:
-    raw, mailbox, now = arrival.raw, arrival.mailbox, arrival.now
-    limit = int(app.config.intake.max_mail_size)
-    if len(raw) > limit:
-        return quarantine_raw(app, raw, mailbox, f"the mail is {len(raw):,} bytes, over intake.max_mail_size "
-                              f"({limit:,} bytes)", now)
-    try:
-        mail = parse(raw, received_at=now, max_attachment_bytes=app.setup.max_attachment_bytes,
-                     reply_languages=app.setup.reply_languages)
-    except Exception as error:  # the parser promises never to raise; keep the mail if it does
-        log.error("parser failed mailbox=%s: %s", mailbox, traceback.format_exc())
-        return quarantine_raw(app, raw, mailbox, f"the parser failed: {type(error).__name__}: {error}", now)
-    keys = replace(thread.keys(mail, app.setup), alert_key=alert_key(app.rules, mail, mailbox))
-    return Prepared(Intake(mail, raw, fingerprint(raw, mail), mailbox), keys, now)
-
-
-def _batch_transaction(app: App, prepared: dict[int, Prepared],
-                       results: list[IntakeResult | None]) -> dict[int, BaseException]:
-    """Decide and apply every prepared mail in one transaction; the ones to do again alone."""
+    unreadable: dict[int, tuple[str, InboundMail | None]] = {}
     again: dict[int, BaseException] = {}
-    if not prepared:
-        return again
     try:
         with app.db.write() as session:
-            for index, item in prepared.items():
-                try:
-                    with session.begin_nested():
-                        results[index] = _decide_and_apply(app, session, item)
-                except (IntegrityError, StaleDataError, TemporaryError, OperationalError) as error:
-                    again[index] = error
-                except Exception as error:
-                    log.error("mail=%s mailbox=%s failed: %s", item.intake.mail.message_id, item.intake.mailbox,
-                              traceback.format_exc())
-                    again[index] = error
+            for index, found in enumerate(_prepare_all(app, arrivals)):
+                if isinstance(found, tuple):
+                    unreadable[index] = found
+                    continue
+                prepared[index] = found
+                outcome = _in_savepoint(app, session, found)
+                if isinstance(outcome, IntakeResult):
+                    results[index] = outcome
+                else:
+                    again[index] = outcome
     except OperationalError as error:
         raise TemporaryError(f"database unavailable: {str(error).splitlines()[0]}") from error
     for index, result in enumerate(results):
-        if result is not None and index in prepared:
-            _logged(result, prepared[index].intake.mailbox)
-    return again
+        if result is not None:
+            _logged(result, arrivals[index].mailbox)
+    for index, (reason, mail) in unreadable.items():
+        arrival = arrivals[index]
+        results[index] = quarantine_raw(app, arrival.raw, arrival.mailbox, reason, arrival.now, mail)
+    for index, failure in again.items():
+        results[index] = _alone(app, prepared[index], failure)
+    return [r for r in results if r is not None]
+
+
+def _prepare_all(app: App, arrivals: list[Arrival]) -> Iterator[Prepared | tuple[str, InboundMail | None]]:
+    """Each arrival parsed and keyed, or (why it cannot be taken in, what was parsed)."""
+    limit = int(app.config.intake.max_mail_size)
+    jobs = [ParseJob(a.raw if len(a.raw) <= limit else b"", a.now, app.setup.max_attachment_bytes,
+                     app.setup.reply_languages) for a in arrivals]
+    for arrival, parsed in zip(arrivals, app.parser.parse_all(jobs), strict=True):
+        if len(arrival.raw) > limit:
+            yield (f"the mail is {len(arrival.raw):,} bytes, over intake.max_mail_size ({limit:,} bytes)", None)
+        elif isinstance(parsed, str):
+            log.error("parser failed mailbox=%s: %s", arrival.mailbox, parsed)
+            yield (parsed, None)
+        else:
+            yield _prepared(app, arrival, parsed)
+
+
+def _prepared(app: App, arrival: Arrival, mail: InboundMail) -> Prepared:
+    keys = replace(thread.keys(mail, app.setup), alert_key=alert_key(app.rules, mail, arrival.mailbox))
+    return Prepared(Intake(mail, arrival.raw, fingerprint(arrival.raw, mail), arrival.mailbox), keys, arrival.now)
+
+
+def _in_savepoint(app: App, session: Session, item: Prepared) -> IntakeResult | BaseException:
+    try:
+        with session.begin_nested():
+            return _decide_and_apply(app, session, item)
+    except (IntegrityError, StaleDataError, TemporaryError, OperationalError) as error:
+        return error
+    except Exception as error:
+        log.error("mail=%s mailbox=%s failed: %s", item.intake.mail.message_id, item.intake.mailbox,
+                  traceback.format_exc())
+        return error
 
 
 def _alone(app: App, item: Prepared, first_error: BaseException) -> IntakeResult:

@@ -203,6 +203,9 @@ def run_maildir_reader(app: App, mailbox: MailboxConfig, clock: Clock, stop: thr
             if backoff.failures == 1:
                 log.warning("mailbox=%s %s; retrying with backoff", mailbox.name, error)
             stop.wait(delay)
+        except Exception:  # a reader thread must never die: log it, wait, go on
+            log.exception("mailbox=%s reader failed unexpectedly; retrying with backoff", mailbox.name)
+            stop.wait(backoff.failed())
 
 
 def run_imap_reader(app: App, mailbox: MailboxConfig, clock: Clock, stop: threading.Event,
@@ -222,6 +225,9 @@ def run_imap_reader(app: App, mailbox: MailboxConfig, clock: Clock, stop: thread
                 log.warning("mailbox=%s IMAP trouble (%s: %s); reconnecting with backoff", mailbox.name,
                             type(error).__name__, error)
             stop.wait(delay)
+        except Exception:  # a reader thread must never die: log it, reconnect after a wait
+            log.exception("mailbox=%s reader failed unexpectedly; reconnecting with backoff", mailbox.name)
+            stop.wait(backoff.failed())
         finally:
             if imap is not None:
                 imap.close()

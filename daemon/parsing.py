@@ -1,0 +1,82 @@
+"""Parsing off the main process: mail-parser's full read of every mail is the largest
+single cost of intake, so a batch's mails are parsed in a worker process while this one
+stores the mails parsed before (a pipeline over the batch). One mail, or a machine with one
+CPU, is parsed inline. The core's `parse` is the same function either way."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+
+from daemon.core.parse import parse
+from daemon.core.values import InboundMail
+
+log = logging.getLogger(__name__)
+MIN_BATCH = 8  # fewer mails than this are parsed inline (the hand-over costs more)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    raw: bytes
+    received_at: datetime
+    max_attachment_bytes: int
+    reply_languages: tuple[str, ...]
+
+
+def parse_job(job: ParseJob) -> InboundMail | str:
+    """Runs in the worker: the parsed mail, or the error as text (the parser promises never to
+    raise; if it does, the mail is quarantined with this reason)."""
+    try:
+        return parse(job.raw, received_at=job.received_at, max_attachment_bytes=job.max_attachment_bytes,
+                     reply_languages=job.reply_languages)
+    except Exception as error:
+        return f"the parser failed: {type(error).__name__}: {error}"
+
+
+def _quiet_worker() -> None:
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+
+class Parser:
+    """Parses jobs in order, in a worker process when there are enough of them."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    @staticmethod
+    def workers_for(setting: int) -> int:
+        """-1 ("auto"): one worker where there are two CPUs or more."""
+        return setting if setting >= 0 else (1 if (os.cpu_count() or 1) >= 2 else 0)
+
+    def parse_all(self, jobs: Sequence[ParseJob]) -> Iterator[InboundMail | str]:
+        if self.workers == 0 or len(jobs) < MIN_BATCH:
+            return (parse_job(job) for job in jobs)
+        return self._pooled(jobs)
+
+    def _pooled(self, jobs: Sequence[ParseJob]) -> Iterator[InboundMail | str]:
+        """In the worker; if the worker dies (killed, out of memory), the rest inline and a new
+        worker for the next batch: a broken pool never costs a mail."""
+        done = 0
+        try:
+            if self.pool is None:
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                                initializer=_quiet_worker)
+            for parsed in self.pool.map(parse_job, jobs, chunksize=4):
+                yield parsed
+                done += 1
+        except (BrokenProcessPool, OSError, RuntimeError) as error:
+            log.warning("the parser worker failed (%s); parsing inline", error)
+            self.close(wait=False)
+            yield from (parse_job(job) for job in jobs[done:])
+
+    def close(self, wait: bool = True) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=wait, cancel_futures=True)
+            self.pool = None
