@@ -173,3 +173,30 @@ def test_quarantine_list_reprocess_and_discard(postdesk: Run, site: Path) -> Non
     everything = json.loads(postdesk("quarantine", "list", "--all", "--json").stdout)
     assert {q["state"] for q in everything} == {"released", "discarded"}
     assert postdesk("quarantine", "discard", "999").returncode == 1
+
+
+def test_under_systemd_the_daemon_says_ready_watchdog_and_stopping(postdesk: Run, site: Path) -> None:
+    import socket
+
+    assert postdesk("migrate").returncode == 0
+    address = str(site / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(20)
+    env = {**os.environ, "NOTIFY_SOCKET": address}
+    with open(site / "daemon.log", "wb") as log:
+        process = subprocess.Popen([*postdesk_command(), "-c", str(site / "postdesk.toml"), "run"], cwd=site,
+                                   stdout=subprocess.DEVNULL, stderr=log, env=env)
+    try:
+        said = listener.recv(4096).decode()
+        assert "READY=1" in said and "STATUS=" in said
+        assert "WATCHDOG=1" in listener.recv(4096).decode()
+        process.send_signal(signal.SIGTERM)
+        messages = []
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        listener.close()
