@@ -24,20 +24,18 @@ from daemon.templates import load_renderer
 log = logging.getLogger(__name__)
 
 
-def load_rules_or_fail(config: Config) -> RuleSet:
-    rules, problems = load_ruleset(config)
+def load_rules_or_fail(config: Config) -> tuple[RuleSet, tuple[str, ...]]:
+    """The rule set (or a ConfigError with every problem) and the groups it assigns round robin."""
+    files = read_rule_files(config.paths.rules, config.base_dir)
+    rules, problems = load_ruleset(config, files)
     if problems:
         raise ConfigError(problems)
-    return rules
+    return rules, round_robin_groups(files)
 
 
-def round_robin_groups(config: Config) -> tuple[str, ...]:
+def round_robin_groups(files: dict[str, str]) -> tuple[str, ...]:
     """The groups rule files assign round robin to (`assign = { round_robin = "l1" }`)."""
-    try:
-        texts = read_rule_files(config.paths.rules, config.base_dir).values()
-    except ConfigError:
-        return ()
-    found = {g for text in texts for g in re.findall(r"round_robin\s*=\s*[\"']([^\"']+)[\"']", text)}
+    found = {g for text in files.values() for g in re.findall(r"round_robin\s*=\s*[\"']([^\"']+)[\"']", text)}
     return tuple(sorted(found))
 
 
@@ -98,7 +96,7 @@ class App:
     def from_config(cls, config: Config, migrate: bool = True, rules: bool = True) -> App:
         """Everything one running Postdesk needs; broken rule or contacts files are a ConfigError.
         `rules=False`: for commands that only read tickets, which broken rule files must not stop."""
-        ruleset = load_rules_or_fail(config) if rules else RuleSet()
+        ruleset, round_robin = load_rules_or_fail(config) if rules else (RuleSet(), ())
         contacts = load_contacts_or_fail(config) if rules else ()
         db = Database(config.database.url, config.base_dir)
         if migrate:
@@ -106,14 +104,13 @@ class App:
             if contacts:
                 store_contacts(db, contacts)
         return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
-                   rules=ruleset, round_robin=round_robin_groups(config) if rules else (),
+                   rules=ruleset, round_robin=round_robin,
                    parser=Parser(Parser.workers_for(config.intake.parse_workers)))
 
     def reload_rules(self) -> bool:
         """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""
         try:
-            self.rules = load_rules_or_fail(self.config)
-            self.round_robin = round_robin_groups(self.config)
+            self.rules, self.round_robin = load_rules_or_fail(self.config)
         except ConfigError as error:
             log.error("rule files not reloaded; the old rules stay in force:\n%s", error)
             return False
