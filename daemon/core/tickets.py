@@ -54,9 +54,9 @@ _RUSSIAN_ONLY = frozenset("ыэъёЫЭЪЁ")
 def written_in(text: str) -> str:
     """A cautious guess from letters only one language uses: "uk", "ru" or "" (unknown)."""
     sample = text[:2000]
-    ukrainian = sum(c in _UKRAINIAN_ONLY for c in sample)
-    russian = sum(c in _RUSSIAN_ONLY for c in sample)
-    if ukrainian > russian and ukrainian >= 1:
+    ukrainian = sum(sample.count(letter) for letter in _UKRAINIAN_ONLY)
+    russian = sum(sample.count(letter) for letter in _RUSSIAN_ONLY)
+    if ukrainian > russian:
         return "uk"
     if russian > ukrainian:
         return "ru"
