@@ -243,3 +243,10 @@ def test_the_daily_limit_stops_a_slow_loop() -> None:
     decision = decide(inbound(), Facts(auto_replies_last_hour=0, auto_replies_last_day=20), SETUP, "help", NOW)
     assert OutboundKind.ACKNOWLEDGEMENT not in kinds(decision)
     assert "in the last day" in next(e for e in decision.events if e.kind == "auto_answer_suppressed").as_dict()["why"]
+
+
+def test_language_from_letters_only_ukrainian_uses_when_the_mail_does_not_say() -> None:
+    ukrainian = inbound(subject="Не працює вхід", body="Добрий день! Після оновлення не можу увійти до системи.\n")
+    assert decide(ukrainian, Facts(), SETUP, "help", NOW).ticket.language == "uk"
+    russian = inbound(subject="Не работает вход", body="Здравствуйте! После обновления не могу войти в систему.\n")
+    assert decide(russian, Facts(), SETUP, "help", NOW).ticket.language == "en"  # no Russian templates: default
