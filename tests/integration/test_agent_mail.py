@@ -6,6 +6,8 @@ What is checked: the stored ticket, its events and messages, and what aiosmtpd r
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -210,6 +212,23 @@ def test_a_reply_without_commands_is_relayed_to_the_customer_as_the_agent_wrote_
     ticket = desk.ticket(opened.number)
     assert ticket["status"] == "open" and ticket["first_response_at"]
     assert [m["to"] for m in ticket["messages"] if m["direction"] == "out" and OLENA in m["to"]][-1] == [OLENA]
+
+
+def test_an_agents_attachment_reaches_the_customer_intact(desk: Desk) -> None:
+    opened = desk.open_ticket()
+    manual = bytes(range(256)) * 300  # binary, 76,800 bytes
+    mail = email.message_from_bytes(reply(opened.alice, ALICE, "The driver manual is attached."),
+                                    policy=email.policy.SMTP)
+    mail.add_attachment(manual, maintype="application", subtype="pdf", filename="Посібник драйвера.pdf")
+    sent = desk.deliver(mail.as_bytes())
+    relayed = email.message_from_bytes(only(sent_to(sent, OLENA)).raw, policy=email.policy.default)
+    attachments = list(relayed.iter_attachments())
+    assert [(a.get_filename(), a.get_content_type()) for a in attachments] == [
+        ("Посібник драйвера.pdf", "application/pdf")]
+    assert attachments[0].get_content() == manual
+    ticket = desk.ticket(opened.number)
+    out = [m for m in ticket["messages"] if m["direction"] == "out" and OLENA in m["to"]][-1]
+    assert [a["filename"] for a in out["attachments"]] == ["Посібник драйвера.pdf"]
 
 
 def test_note_sends_nothing_to_the_customer(desk: Desk) -> None:
