@@ -151,6 +151,18 @@ def change_status(context: Context, ticket: TicketView, wanted: Status, why: str
     return after, EventDraft(event.actor, event.kind, (*event.detail, ("command", context.line)))
 
 
+def status_only(context: Context, args: str, wanted: Status, why: str) -> Outcome | CommandError:
+    """A command that takes no arguments and only moves the ticket to `wanted` (close, cancel...)."""
+    bad = no_arguments(context, args)
+    if bad is not None:
+        return bad
+    changed = change_status(context, context.ticket, wanted, why)
+    if isinstance(changed, CommandError):
+        return changed
+    after, event = changed
+    return Outcome(after, f"status: {transition(context.ticket.status, after.status)}", events=(event,))
+
+
 def no_arguments(context: Context, args: str) -> CommandError | None:
     if args.strip():
         return CommandError(f"{context.line.split()[0]} takes no arguments (got {args.strip()!r})")
