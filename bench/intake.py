@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--notify", action="store_true", help="also notify the agents of each new ticket")
     parser.add_argument("--latency", type=int, default=0, metavar="N")
+    parser.add_argument("--profile", metavar="FILE", help="record the timed run with py-spy (collapsed stacks, "
+                        "all threads and processes) into FILE; times are then not comparable")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="postdesk-bench-intake-"))
     dovecot = Dovecot(cert=make_certificate(root / "tls")).start()
@@ -59,7 +61,7 @@ def main() -> None:
         dovecot.append_many(user.name, mails)
         ceiling = raw_ceiling(dovecot, user.name, len(mails))
         config = write_config(root, url, dovecot, user, sink[1], args.notify)
-        elapsed, peak = timed_run_once(config)
+        elapsed, peak = timed_run_once(config, args.profile)
         taken = len(dovecot.folder_uids(user.name, "Postdesk/Processed"))
         rate = len(mails) / elapsed
         print(f"raw ceiling (imapclient fetch + mail-parser, storing nothing): {ceiling:,.0f} mails/s")
@@ -142,14 +144,17 @@ level = "WARNING"
     return config
 
 
-def timed_run_once(config: Path) -> tuple[float, float]:
+def timed_run_once(config: Path, profile: str | None = None) -> tuple[float, float]:
     subprocess.run([sys.executable, "-m", "daemon", "-c", str(config), "migrate"], check=True,
                    capture_output=True)
     log = config.parent / "run-once.log"
     with open(log, "wb") as stderr:  # a file: a pipe nobody reads would fill and block the run
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "daemon", "-c", str(config), "run", "--once"],
-                                   stderr=stderr)
+        command = [sys.executable, "-m", "daemon", "-c", str(config), "run", "--once"]
+        if profile:
+            command = ["py-spy", "record", "--subprocesses", "--threads", "-r", "250", "-f", "raw", "-o", profile,
+                       "--", *command]
+        process = subprocess.Popen(command, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from daemon.app import App
@@ -31,6 +31,7 @@ from daemon.core.values import Decision, Facts, InboundMail, OutboundMail, Threa
 from daemon.errors import TemporaryError
 from daemon.parsing import ParseJob
 from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
+from daemon.store.fast import savepoint
 from daemon.store.gather import gather
 from daemon.store.models import IntakeRecord, Quarantine
 
@@ -81,12 +82,13 @@ def take_in_many(app: App, arrivals: list[Arrival]) -> list[IntakeResult]:
     again: dict[int, BaseException] = {}
     try:
         with app.db.write() as session:
+            connection = session.connection()
             for index, found in enumerate(_prepare_all(app, arrivals)):
                 if isinstance(found, tuple):
                     unreadable[index] = found
                     continue
                 prepared[index] = found
-                outcome = _in_savepoint(app, session, found)
+                outcome = _in_savepoint(app, connection, found)
                 if isinstance(outcome, IntakeResult):
                     results[index] = outcome
                 else:
@@ -124,10 +126,10 @@ def _prepared(app: App, arrival: Arrival, mail: InboundMail) -> Prepared:
     return Prepared(Intake(mail, arrival.raw, fingerprint(arrival.raw, mail), arrival.mailbox), keys, arrival.now)
 
 
-def _in_savepoint(app: App, session: Session, item: Prepared) -> IntakeResult | BaseException:
+def _in_savepoint(app: App, connection: Connection, item: Prepared) -> IntakeResult | BaseException:
     try:
-        with session.begin_nested():
-            return _decide_and_apply(app, session, item)
+        with savepoint(connection):
+            return _decide_and_apply(app, connection, item)
     except (IntegrityError, StaleDataError, TemporaryError, OperationalError) as error:
         return error
     except Exception as error:
@@ -148,7 +150,7 @@ def _alone(app: App, item: Prepared, first_error: BaseException) -> IntakeResult
                     str(error).splitlines()[0])
         try:
             with app.db.write() as session:
-                return _logged(_decide_and_apply(app, session, item), mailbox)
+                return _logged(_decide_and_apply(app, session.connection(), item), mailbox)
         except OperationalError as failure:
             raise TemporaryError(f"database unavailable: {str(failure).splitlines()[0]}") from failure
         except (IntegrityError, StaleDataError) as failure:
@@ -165,29 +167,29 @@ def _alone(app: App, item: Prepared, first_error: BaseException) -> IntakeResult
                           item.now, mail)
 
 
-def _decide_and_apply(app: App, session: Session, item: Prepared) -> IntakeResult:
+def _decide_and_apply(app: App, connection: Connection, item: Prepared) -> IntakeResult:
     intake, now = item.intake, item.now
     mail, mailbox = intake.mail, intake.mailbox
-    facts = gather(session, mail, item.keys, intake.fingerprint, now, round_robin=app.round_robin)
+    facts = gather(connection, mail, item.keys, intake.fingerprint, now, round_robin=app.round_robin)
     decision = decide(mail, facts, app.setup, mailbox, now, app.rules)
     if decision.verdict is Verdict.DUPLICATE:
         return IntakeResult(decision.verdict, decision.reason, None, mail.message_id)
-    decision, number = _numbered(session, decision)
+    decision, number = _numbered(connection, decision)
     outbound: tuple[OutboundMail, ...] = ()
     if decision.drafts:  # mail about a mail that made no ticket (a refused #new) names none
         about = decision.ticket or new_ticket_view(mail, Facts(), app.setup, mailbox, now)
         outbound = compose(decision.drafts, about, app.setup, app.renderer, app.envelope(mailbox),
                            intake.fingerprint, now, {"mail": mail_summary(mail), "commands": COMMAND_HELP})
-    apply_decision(session, intake, decision, outbound, number, now)
+    apply_decision(connection, intake, decision, outbound, number, now)
     return IntakeResult(decision.verdict, decision.reason, number, mail.message_id)
 
 
-def _numbered(session: Session, decision: Decision) -> tuple[Decision, int | None]:
+def _numbered(connection: Connection, decision: Decision) -> tuple[Decision, int | None]:
     if decision.ticket is None:
         return decision, None
     if not decision.creates_ticket:
         return decision, decision.ticket.number
-    number = allocate_number(session)
+    number = allocate_number(connection)
     return replace(decision, ticket=replace(decision.ticket, number=number)), number
 
 

@@ -68,7 +68,7 @@ class Parser:
             if self.pool is None:
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                                 initializer=_quiet_worker)
-            for parsed in self.pool.map(parse_job, jobs, chunksize=4):
+            for parsed in self.pool.map(parse_job, jobs, chunksize=16):
                 yield parsed
                 done += 1
         except (BrokenProcessPool, OSError, RuntimeError) as error:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from daemon.core.values import Attachment, Decision, EventDraft, InboundMail, OutboundMail, TicketView, Verdict
+from daemon.store.fast import execute
 from daemon.store.models import (
     AttachmentRow,
     AutoReply,
@@ -51,13 +52,16 @@ OUTBOX, AUTO_REPLIES, INTAKE, QUARANTINE, COUNTERS = (_table(Outbox), _table(Aut
 NEXT_NUMBER = (update(COUNTERS).where(COUNTERS.c.name == "ticket").values(value=COUNTERS.c.value + 1)
                .returning(COUNTERS.c.value))
 INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
-INSERT_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+INSERT_MESSAGE, INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id), insert(MESSAGES)
 INSERT_PARTICIPANTS, INSERT_TAGS, INSERT_LINKS = insert(PARTICIPANTS), insert(TAGS), insert(LINKS)
 INSERT_ATTACHMENTS, INSERT_EVENTS, INSERT_OUTBOX = insert(ATTACHMENTS), insert(EVENTS), insert(OUTBOX)
 INSERT_AUTO_REPLIES, INSERT_INTAKE, INSERT_QUARANTINE = insert(AUTO_REPLIES), insert(INTAKE), insert(QUARANTINE)
 TICKET_VERSION = select(TICKETS.c.id, TICKETS.c.version).where(TICKETS.c.number == bindparam("number"))
 BLOB_SQLITE = sqlite.insert(BLOBS).on_conflict_do_nothing(index_elements=["sha256"])
 BLOB_POSTGRESQL = postgresql.insert(BLOBS).on_conflict_do_nothing(index_elements=["sha256"])
+DELETE_PARTICIPANTS = delete(PARTICIPANTS).where(PARTICIPANTS.c.ticket_id == bindparam("ticket"))
+DELETE_TAGS = delete(TAGS).where(TAGS.c.ticket_id == bindparam("ticket"))
+_TICKET_UPDATES: dict[tuple[str, ...], Any] = {}  # one prepared UPDATE per set of changed columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +74,18 @@ class Intake:
     mailbox: str
 
 
-def allocate_number(session: Session) -> int:
+def allocate_number(connection: Connection) -> int:
     """The next ticket number; the counter row stays locked until the transaction ends."""
-    connection = session.connection()
-    value = connection.execute(NEXT_NUMBER).scalar()
+    value = execute(connection, NEXT_NUMBER).scalar()
     if value is None:
         connection.execute(insert(COUNTERS).values(name="ticket", value=1))
         return 1
     return int(value)
 
 
-def apply_decision(session: Session, intake: Intake, decision: Decision, outbound: tuple[OutboundMail, ...],
+def apply_decision(connection: Connection, intake: Intake, decision: Decision, outbound: tuple[OutboundMail, ...],
                    number: int | None, now: datetime) -> int | None:
     """Write everything; return the ticket's row id (None when the mail made no ticket)."""
-    connection = session.connection()
     raw_sha = store_blob(connection, intake.raw, intake.mail.raw_sha256)
     ticket_id = None
     if decision.ticket is not None and number:
@@ -93,11 +95,11 @@ def apply_decision(session: Session, intake: Intake, decision: Decision, outboun
     write_events(connection, ticket_id, decision.events, now)
     write_outbound(connection, ticket_id, outbound, now)
     if decision.merge_into is not None and ticket_id is not None:
-        merge_into_target(session, ticket_id, decision.merge_into, now)
+        merge_into_target(connection, ticket_id, decision.merge_into, now)
     if decision.bounced_message_id:
         mark_bounced(connection, decision.bounced_message_id, decision.reason)
     if decision.verdict is Verdict.QUARANTINED:
-        write_quarantine(session, intake, decision.reason, now)
+        write_quarantine(connection, intake, decision.reason, now)
     record_intake(connection, intake, decision, raw_sha, ticket_id, now)
     return ticket_id
 
@@ -108,7 +110,7 @@ def store_blob(connection: Connection | Session, content: bytes, digest: str = "
     if isinstance(connection, Session):
         connection = connection.connection()
     statement = BLOB_POSTGRESQL if connection.dialect.name == "postgresql" else BLOB_SQLITE
-    connection.execute(statement, {"sha256": digest, "size": len(content), "content": content})
+    execute(connection, statement, {"sha256": digest, "size": len(content), "content": content})
     return digest
 
 
@@ -133,10 +135,12 @@ def write_ticket(connection: Connection, view: TicketView, before: TicketView | 
                  now: datetime) -> int:
     if before is None:
         return insert_ticket(connection, view, number, now)
-    row = connection.execute(TICKET_VERSION, {"number": number}).one()
-    changed = {k: v for k, v in ticket_columns(view).items() if ticket_columns(before).get(k) != v}
-    result = connection.execute(update(TICKETS).where(TICKETS.c.id == row.id, TICKETS.c.version == row.version)
-                                .values(**changed, updated_at=now, version=row.version + 1))
+    row = execute(connection, TICKET_VERSION, {"number": number}).one()
+    old = ticket_columns(before)
+    changed = {k: v for k, v in ticket_columns(view).items() if old.get(k) != v}
+    result = execute(connection, _ticket_update(tuple(changed)), {
+        **{f"new_{k}": v for k, v in changed.items()}, "new_updated_at": now, "new_version": row.version + 1,
+        "id": row.id, "version": row.version})
     if result.rowcount != 1:
         raise StaleDataError(f"ticket #{number} changed meanwhile")
     if (view.requester, view.cc) != (before.requester, before.cc):
@@ -147,13 +151,24 @@ def write_ticket(connection: Connection, view: TicketView, before: TicketView | 
     return int(row.id)
 
 
+def _ticket_update(columns: tuple[str, ...]) -> Any:
+    """UPDATE tickets SET <these columns>, updated_at, version WHERE id and version match."""
+    statement = _TICKET_UPDATES.get(columns)
+    if statement is None:
+        statement = _TICKET_UPDATES[columns] = (
+            update(TICKETS).where(TICKETS.c.id == bindparam("id"), TICKETS.c.version == bindparam("version"))
+            .values({TICKETS.c[k]: bindparam(f"new_{k}", type_=TICKETS.c[k].type)
+                     for k in (*columns, "updated_at", "version")}))
+    return statement
+
+
 def insert_ticket(connection: Connection, view: TicketView, number: int, now: datetime) -> int:
-    ticket_id = int(connection.execute(INSERT_TICKET, [{
+    ticket_id = int(execute(connection, INSERT_TICKET, {
         **ticket_columns(view), "number": number, "created_at": view.created_at, "updated_at": now,
-        "breached": [], "version": 1}]).scalar_one())
-    connection.execute(INSERT_PARTICIPANTS, participant_rows(ticket_id, view))
+        "breached": [], "version": 1}).scalar_one())
+    execute(connection, INSERT_PARTICIPANTS, participant_rows(ticket_id, view))
     if view.tags:
-        connection.execute(INSERT_TAGS, [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
+        execute(connection, INSERT_TAGS, [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
     add_links(connection, ticket_id, view, None, now)
     return ticket_id
 
@@ -168,14 +183,14 @@ def participant_rows(ticket_id: int, view: TicketView) -> list[dict[str, Any]]:
 
 
 def sync_participants(connection: Connection, ticket_id: int, view: TicketView) -> None:
-    connection.execute(delete(PARTICIPANTS).where(PARTICIPANTS.c.ticket_id == ticket_id))
-    connection.execute(insert(PARTICIPANTS), participant_rows(ticket_id, view))
+    execute(connection, DELETE_PARTICIPANTS, {"ticket": ticket_id})
+    execute(connection, INSERT_PARTICIPANTS, participant_rows(ticket_id, view))
 
 
 def sync_tags(connection: Connection, ticket_id: int, view: TicketView) -> None:
-    connection.execute(delete(TAGS).where(TAGS.c.ticket_id == ticket_id))
+    execute(connection, DELETE_TAGS, {"ticket": ticket_id})
     if view.tags:
-        connection.execute(insert(TAGS), [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
+        execute(connection, INSERT_TAGS, [{"ticket_id": ticket_id, "name": t} for t in dict.fromkeys(view.tags)])
 
 
 def add_links(connection: Connection, ticket_id: int, view: TicketView, before: TicketView | None,
@@ -183,16 +198,14 @@ def add_links(connection: Connection, ticket_id: int, view: TicketView, before: 
     known = set(before.links) if before is not None else set()
     new = [link for link in dict.fromkeys(view.links) if link not in known]
     if new:
-        connection.execute(INSERT_LINKS, [{"ticket_id": ticket_id, "kind": link.kind, "ref": link.ref,
+        execute(connection, INSERT_LINKS, [{"ticket_id": ticket_id, "kind": link.kind, "ref": link.ref,
                                             "created_at": now} for link in new])
 
 
-def merge_into_target(session: Session, source: int | Ticket, target_number: int, now: datetime) -> None:
+def merge_into_target(connection: Connection, source: int | Ticket, target_number: int, now: datetime) -> None:
     """The source's messages move to the target, its people and tags join the target's; the
     source stays (closed, `merged_into` set) so mail naming it still finds the target."""
     source_id = source if isinstance(source, int) else source.id
-    session.flush()
-    connection = session.connection()
     target = connection.execute(select(TICKETS.c.id, TICKETS.c.number).where(TICKETS.c.number == target_number)).first()
     number = connection.execute(select(TICKETS.c.number).where(TICKETS.c.id == source_id)).scalar()
     if target is None or target.id == source_id:
@@ -224,12 +237,12 @@ def write_inbound_message(connection: Connection, ticket_id: int, intake: Intake
                           raw_sha: str, now: datetime) -> None:
     mail, kind = intake.mail, decision.message
     assert kind is not None
-    message_id = connection.execute(INSERT_MESSAGE, [{
+    message_id = execute(connection, INSERT_MESSAGE, {
         "ticket_id": ticket_id, "direction": "in", "visibility": kind.visibility.value, "auto": kind.auto,
         "kind": kind.kind, "message_id": mail.message_id, "from_addr": mail.sender.email,
         "from_name": mail.sender.name, "to_addrs": [a.email for a in mail.to], "cc_addrs": [a.email for a in mail.cc],
         "subject": mail.subject, "date": mail.date, "body_text": mail.body_text, "new_text": mail.new_text,
-        "raw_sha256": raw_sha, "mailbox": intake.mailbox, "created_at": now}]).scalar_one()
+        "raw_sha256": raw_sha, "mailbox": intake.mailbox, "created_at": now}).scalar_one()
     write_attachments(connection, int(message_id), mail.attachments)
 
 
@@ -244,13 +257,13 @@ def write_attachments(connection: Connection, message_row_id: int, attachments: 
                      "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
                      "blob_sha256": blob, "inline": attachment.inline, "content_id": attachment.content_id,
                      "omitted_reason": attachment.omitted_reason})
-    connection.execute(INSERT_ATTACHMENTS, rows)
+    execute(connection, INSERT_ATTACHMENTS, rows)
 
 
 def write_events(connection: Connection, ticket_id: int | None, events: tuple[EventDraft, ...],
                  now: datetime) -> None:
     if events:
-        connection.execute(INSERT_EVENTS, [{"ticket_id": ticket_id, "at": now, "actor": e.actor, "kind": e.kind,
+        execute(connection, INSERT_EVENTS, [{"ticket_id": ticket_id, "at": now, "actor": e.actor, "kind": e.kind,
                                              "detail": e.as_dict()} for e in events])
 
 
@@ -260,7 +273,7 @@ def write_outbound(connection: Connection, ticket_id: int | None, mails: tuple[O
         return
     if ticket_id is not None:
         write_outbound_messages(connection, ticket_id, mails, now)
-    connection.execute(INSERT_OUTBOX, [{
+    execute(connection, INSERT_OUTBOX, [{
         "ticket_id": ticket_id, "kind": mail.kind.value, "auto": mail.auto, "status": "queued",
         "message_id": mail.message_id, "envelope_from": mail.envelope_from, "recipients": list(mail.recipients),
         "raw": mail.raw, "attempts": 0, "next_attempt_at": now, "claimed_by": "", "last_error": "",
@@ -268,17 +281,17 @@ def write_outbound(connection: Connection, ticket_id: int | None, mails: tuple[O
     answers = [{"address": r, "at": now} for mail in mails if mail.auto and not mail.kind.to_agents
                for r in mail.recipients]
     if answers:
-        connection.execute(INSERT_AUTO_REPLIES, answers)
+        execute(connection, INSERT_AUTO_REPLIES, answers)
 
 
 def write_outbound_messages(connection: Connection, ticket_id: int, mails: tuple[OutboundMail, ...],
                             now: datetime) -> None:
     """The ticket's record of what was sent: one statement for all, unless attachments need ids."""
     if not any(mail.attachments for mail in mails):
-        connection.execute(insert(MESSAGES), [outbound_message_row(ticket_id, mail, now) for mail in mails])
+        execute(connection, INSERT_MESSAGES, [outbound_message_row(ticket_id, mail, now) for mail in mails])
         return
     for mail in mails:
-        row_id = connection.execute(INSERT_MESSAGE, [outbound_message_row(ticket_id, mail, now)]).scalar_one()
+        row_id = execute(connection, INSERT_MESSAGE, outbound_message_row(ticket_id, mail, now)).scalar_one()
         write_attachments(connection, int(row_id), mail.attachments)
 
 
@@ -298,7 +311,7 @@ def mark_bounced(connection: Connection, message_id: str, reason: str) -> None:
 def write_quarantine(session: Session | Connection, intake: Intake, reason: str, now: datetime) -> None:
     connection = session.connection() if isinstance(session, Session) else session
     mail = intake.mail
-    connection.execute(INSERT_QUARANTINE, {
+    execute(connection, INSERT_QUARANTINE, {
         "mailbox": intake.mailbox, "raw_sha256": mail.raw_sha256 or hashlib.sha256(intake.raw).hexdigest(),
         "message_id": mail.message_id[:998], "sender": mail.sender.email, "subject": mail.subject[:500],
         "reason": reason, "state": "held", "at": now})
@@ -306,7 +319,7 @@ def write_quarantine(session: Session | Connection, intake: Intake, reason: str,
 
 def record_intake(connection: Connection, intake: Intake, decision: Decision, raw_sha: str, ticket_id: int | None,
                   now: datetime) -> None:
-    connection.execute(INSERT_INTAKE, {
+    execute(connection, INSERT_INTAKE, {
         "fingerprint": intake.fingerprint, "message_id": intake.mail.message_id[:998], "raw_sha256": raw_sha,
         "mailbox": intake.mailbox, "verdict": decision.verdict.value, "reason": decision.reason[:2000],
         "ticket_id": ticket_id, "at": now})

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, case, func, select
+from sqlalchemy import Connection, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from daemon.core.values import (
@@ -25,6 +25,7 @@ from daemon.core.values import (
     TicketView,
 )
 from daemon.store.apply import AUTO_REPLIES, INTAKE, LINKS, MESSAGES, PARTICIPANTS, TAGS, TICKETS
+from daemon.store.fast import execute, in_list
 from daemon.store.models import Contact
 
 THREAD_IDS_KEPT = 20
@@ -37,19 +38,21 @@ AUTO_REPLY_COUNTS = select(
     func.count(), func.coalesce(func.sum(case((AUTO_REPLIES.c.at >= bindparam("hour"), 1), else_=0)), 0),
 ).select_from(AUTO_REPLIES).where(AUTO_REPLIES.c.address == bindparam("address"),
                                   AUTO_REPLIES.c.at >= bindparam("day"))
-BY_MESSAGE_ID = (select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
-                 .where(MESSAGES.c.message_id.in_(bindparam("ids", expanding=True))))
-TICKETS_BY_NUMBER = (select(TICKETS).where(TICKETS.c.number.in_(bindparam("numbers", expanding=True)))
-                     .order_by(TICKETS.c.number))
+PEOPLE = (select(PARTICIPANTS.c.email, PARTICIPANTS.c.name, PARTICIPANTS.c.role)
+          .where(PARTICIPANTS.c.ticket_id == bindparam("ticket")).order_by(PARTICIPANTS.c.id))
+TAG_NAMES = select(TAGS.c.name).where(TAGS.c.ticket_id == bindparam("ticket")).order_by(TAGS.c.name)
+LINK_ROWS = select(LINKS.c.kind, LINKS.c.ref).where(LINKS.c.ticket_id == bindparam("ticket")).order_by(LINKS.c.id)
+THREAD = (select(MESSAGES.c.message_id).where(MESSAGES.c.ticket_id == bindparam("ticket"),
+                                              MESSAGES.c.visibility == "public")
+          .order_by(MESSAGES.c.id.desc()).limit(THREAD_IDS_KEPT))
 ALERT_TICKET = (select(TICKETS.c.number).where(
-    TICKETS.c.alert_key == bindparam("key"), TICKETS.c.status.notin_(("closed", "cancelled")),
+    TICKETS.c.alert_key == bindparam("key"), TICKETS.c.status != "closed", TICKETS.c.status != "cancelled",
     TICKETS.c.merged_into.is_(None)).order_by(TICKETS.c.number.desc()).limit(1))
 
 
-def gather(session: Session, mail: InboundMail, keys: ThreadKeys, fingerprint: str, now: datetime,
+def gather(connection: Connection, mail: InboundMail, keys: ThreadKeys, fingerprint: str, now: datetime,
            lock: bool = True, round_robin: tuple[str, ...] = ()) -> Facts:
-    connection = session.connection()
-    if connection.execute(TAKEN, {"fingerprint": fingerprint}).first() is not None:
+    if execute(connection, TAKEN, {"fingerprint": fingerprint}).first() is not None:
         return Facts(already_taken=True)
     by_message_id = ticket_numbers_by_message_id(connection, keys.message_ids)
     numbers = {n for _, n in by_message_id} | {n for n in (keys.subject_number, keys.address_number) if n}
@@ -79,7 +82,7 @@ def last_assigned(connection: Connection, groups: tuple[str, ...]) -> tuple[tupl
     """Per round-robin group, the owner of its newest assigned ticket (index on group, id)."""
     found = []
     for group in groups:
-        owner = connection.execute(_LAST_OWNER, {"group": group}).scalar()
+        owner = execute(connection, _LAST_OWNER, {"group": group}).scalar()
         if owner:
             found.append((group, owner))
     return tuple(found)
@@ -88,14 +91,36 @@ def last_assigned(connection: Connection, groups: tuple[str, ...]) -> tuple[tupl
 def open_alert_ticket(connection: Connection, key: str) -> int | None:
     """The newest ticket of this monitoring alert that is not closed (resolved ones count:
     a repeat of a resolved alert reopens it)."""
-    return connection.execute(ALERT_TICKET, {"key": key}).scalar()
+    return execute(connection, ALERT_TICKET, {"key": key}).scalar()  # type: ignore[no-any-return]
 
 
 def ticket_numbers_by_message_id(connection: Connection, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     if not message_ids:
         return ()
-    rows = connection.execute(BY_MESSAGE_ID, {"ids": list(message_ids)}).all()
+    rows = execute(connection, _by_message_id(len(message_ids)),
+                   {f"id_{i}": message_id for i, message_id in enumerate(message_ids)}).all()
     return tuple((row[0], row[1]) for row in rows)
+
+
+_SHAPES: dict[tuple[str, int], Any] = {}  # one prepared statement per IN-list length
+
+
+def _by_message_id(count: int) -> Any:
+    shape = _SHAPES.get(("ids", count))
+    if shape is None:
+        shape = _SHAPES["ids", count] = (
+            select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
+            .where(MESSAGES.c.message_id.in_(in_list("id", count))))
+    return shape
+
+
+def _tickets_by_number(count: int, lock: bool) -> Any:
+    shape = _SHAPES.get(("numbers" if not lock else "numbers locked", count))
+    if shape is None:
+        query = select(TICKETS).where(TICKETS.c.number.in_(in_list("n", count))).order_by(TICKETS.c.number)
+        shape = _SHAPES["numbers" if not lock else "numbers locked", count] = \
+            query.with_for_update() if lock else query
+    return shape
 
 
 def load_tickets(connection: Connection | Session, numbers: Iterable[int],
@@ -109,10 +134,9 @@ def load_tickets(connection: Connection | Session, numbers: Iterable[int],
     for _ in range(5):
         if not wanted:
             break
-        query = TICKETS_BY_NUMBER.with_for_update() if lock and connection.dialect.name == "postgresql" \
-            else TICKETS_BY_NUMBER
+        query = _tickets_by_number(len(wanted), lock and connection.dialect.name == "postgresql")
         numbers, wanted = sorted(wanted), set()
-        for row in connection.execute(query, {"numbers": numbers}):
+        for row in execute(connection, query, {f"n_{i}": number for i, number in enumerate(numbers)}):
             if row.merged_into is not None:
                 merged.append((row.number, row.merged_into))
                 if row.merged_into not in views:
@@ -122,15 +146,12 @@ def load_tickets(connection: Connection | Session, numbers: Iterable[int],
     return tuple(views.values()), tuple(merged)
 
 
-def ticket_view(connection: Connection, row: Row[Any]) -> TicketView:
-    people = connection.execute(select(PARTICIPANTS.c.email, PARTICIPANTS.c.name, PARTICIPANTS.c.role)
-                                .where(PARTICIPANTS.c.ticket_id == row.id).order_by(PARTICIPANTS.c.id)).all()
-    tags = connection.execute(select(TAGS.c.name).where(TAGS.c.ticket_id == row.id).order_by(TAGS.c.name)).scalars()
-    links = connection.execute(select(LINKS.c.kind, LINKS.c.ref).where(LINKS.c.ticket_id == row.id)
-                               .order_by(LINKS.c.id)).all()
-    thread = connection.execute(
-        select(MESSAGES.c.message_id).where(MESSAGES.c.ticket_id == row.id, MESSAGES.c.visibility == "public")
-        .order_by(MESSAGES.c.id.desc()).limit(THREAD_IDS_KEPT)).scalars().all()
+def ticket_view(connection: Connection, row: Any) -> TicketView:
+    ticket = {"ticket": row.id}
+    people = execute(connection, PEOPLE, ticket).all()
+    tags = execute(connection, TAG_NAMES, ticket).scalars()
+    links = execute(connection, LINK_ROWS, ticket).all()
+    thread = execute(connection, THREAD, ticket).scalars()
     return TicketView(
         number=row.number, subject=row.subject, status=Status(row.status),
         requester=Address(row.requester, row.requester_name), created_at=row.created_at,
@@ -147,7 +168,7 @@ def ticket_view(connection: Connection, row: Row[Any]) -> TicketView:
 
 
 def contact_view(connection: Connection, email: str) -> ContactView | None:
-    row = connection.execute(CONTACT, {"email": email}).first()
+    row = execute(connection, CONTACT, {"email": email}).first()
     if row is None:
         return None
     attributes = tuple(sorted((str(k), str(v)) for k, v in (row.attributes or {}).items()))
@@ -157,8 +178,8 @@ def contact_view(connection: Connection, email: str) -> ContactView | None:
 
 def auto_replies(connection: Connection, address: str, now: datetime) -> tuple[int, int]:
     """Automatic mails already sent to this address in the last day and the last hour."""
-    day, hour = connection.execute(AUTO_REPLY_COUNTS, {"address": address, "day": now - timedelta(days=1),
-                                                       "hour": now - timedelta(hours=1)}).one()
+    day, hour = execute(connection, AUTO_REPLY_COUNTS, {"address": address, "day": now - timedelta(days=1),
+                                                        "hour": now - timedelta(hours=1)}).one()
     return int(day or 0), int(hour or 0)
 
 

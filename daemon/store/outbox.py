@@ -12,15 +12,29 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from daemon.store.apply import EVENTS, OUTBOX
 from daemon.store.db import Database
+from daemon.store.fast import execute
 from daemon.store.models import Outbox
 
 LEASE = timedelta(minutes=5)
 FIRST_BACKOFF = timedelta(seconds=30)
+
+# Statements built once (the sender's hot path; see store/fast.py).
+_NOW = bindparam("now", type_=OUTBOX.c.next_attempt_at.type)
+_DUE = select(OUTBOX).where(or_(and_(OUTBOX.c.status == "queued", OUTBOX.c.next_attempt_at <= _NOW),
+                                and_(OUTBOX.c.status == "sending", OUTBOX.c.claimed_until < _NOW))
+                            ).order_by(OUTBOX.c.id).limit(bindparam("limit"))
+DUE, DUE_LOCKED = _DUE, _DUE.with_for_update(skip_locked=True)
+CLAIM = update(OUTBOX).where(OUTBOX.c.id == bindparam("row")).values(
+    status="sending", claimed_by=bindparam("worker"),
+    claimed_until=bindparam("until", type_=OUTBOX.c.claimed_until.type), attempts=OUTBOX.c.attempts + 1)
+SENT = update(OUTBOX).where(OUTBOX.c.id == bindparam("row")).values(
+    status="sent", sent_at=bindparam("at", type_=OUTBOX.c.sent_at.type), claimed_until=None,
+    last_error=bindparam("note"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +52,9 @@ class OutboxItem:
 
 def claim_due(db: Database, worker: str, now: datetime, limit: int) -> list[OutboxItem]:
     """Claim up to `limit` mails that are due (or whose claim expired) for this worker."""
-    due = or_(and_(OUTBOX.c.status == "queued", OUTBOX.c.next_attempt_at <= now),
-              and_(OUTBOX.c.status == "sending", OUTBOX.c.claimed_until < now))
     with db.write() as session:
-        query = select(OUTBOX).where(due).order_by(OUTBOX.c.id).limit(limit)
-        if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = session.execute(query).all()
-        if rows:
-            session.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(
-                status="sending", claimed_by=worker, claimed_until=now + LEASE, attempts=OUTBOX.c.attempts + 1))
+        rows = execute(session, DUE if db.is_sqlite else DUE_LOCKED, {"now": now, "limit": limit}).all()
+        execute(session, CLAIM, [{"row": r.id, "worker": worker, "until": now + LEASE} for r in rows])
         return [OutboxItem(r.id, r.ticket_id, r.kind, r.message_id, r.envelope_from, tuple(r.recipients or ()),
                            r.raw, r.attempts + 1, r.created_at) for r in rows]
 
@@ -58,8 +65,7 @@ def mark_sent(db: Database, item: OutboxItem, now: datetime, note: str = "") -> 
 
 
 def sent_in(session: Session, item: OutboxItem, now: datetime, note: str = "") -> None:
-    session.execute(update(OUTBOX).where(OUTBOX.c.id == item.id)
-                    .values(status="sent", sent_at=now, claimed_until=None, last_error=note[:2000]))
+    execute(session, SENT, {"row": item.id, "at": now, "note": note[:2000]})
     if note:
         _event(session, item, now, "delivery_partial", note)
 

@@ -113,7 +113,7 @@ def test_merge_moves_messages_and_keeps_the_old_number_working(db_url: str, tmp_
         take_in(app, raw_mail(sender="petro@customer.example", message_id="<x2@x>", subject="second"), "local", NOW)
         with app.db.write() as session:
             source = session.scalar(select(Ticket).where(Ticket.number == 2))
-            merge_into_target(session, source, 1, NOW)
+            merge_into_target(session.connection(), source, 1, NOW)
         follow = take_in(app, raw_mail(sender="petro@customer.example", subject="Re: [Support #2] second",
                                        message_id="<x3@x>"), "local", NOW)
         assert follow.ticket_number == 1

@@ -570,7 +570,7 @@ def merged_and_followed(desk: Desk, how: str) -> None:
         with desk.app.db.write() as session:
             source = session.scalar(select(Ticket).where(Ticket.number == second))
             assert source is not None
-            merge_into_target(session, source, first, at)
+            merge_into_target(session.connection(), source, first, at)
     assert ticket_row(desk.app, second).merged_into == first
     later = at + timedelta(hours=1)
     mails = [reply(OLENA, acks[second], "Reply to the second one.", at=later, rng=desk.rng).raw,
