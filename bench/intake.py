@@ -149,6 +149,7 @@ def timed_run_once(config: Path, profile: str | None = None) -> tuple[float, flo
                    capture_output=True)
     log = config.parent / "run-once.log"
     with open(log, "wb") as stderr:  # a file: a pipe nobody reads would fill and block the run
+        busy_before = machine_busy()
         started = time.perf_counter()
         command = [sys.executable, "-m", "daemon", "-c", str(config), "run", "--once"]
         if profile:
@@ -157,9 +158,19 @@ def timed_run_once(config: Path, profile: str | None = None) -> tuple[float, flo
         process = subprocess.Popen(command, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
+        busy = machine_busy() - busy_before
+    print(f"  CPU time of the whole machine during the run: {busy:.1f} s of {elapsed * (os.cpu_count() or 1):.1f} s "
+          f"(postdesk's processes: {usage.ru_utime + usage.ru_stime:.1f} s)")
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"run --once failed: {log.read_text()[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024
+
+
+def machine_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy (all CPUs; /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def latency(root: Path, config: Path, dovecot: Dovecot, user, count: int) -> None:  # type: ignore[no-untyped-def]

@@ -134,7 +134,6 @@ def setup_logging(args: argparse.Namespace) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "imapclient", "aiosmtplib", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    logging.getLogger("mailparser").setLevel(logging.ERROR)  # a warning per DSN part it does not handle
 
 
 # ----------------------------------------------------------------------------------------
@@ -204,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.once:
             fixed = args.now
-            intake, sent = run_once(app, (lambda: fixed) if fixed else _utcnow)
+            intake, sent = run_once(app, (lambda: fixed) if fixed else _utcnow, sender_process=True, fixed_now=fixed)
             print(f"taken in: {intake.taken}, quarantined: {intake.quarantined}, already taken: "
                   f"{intake.duplicates}; sent: {sent.sent}, to retry: {sent.retried}, failed: {sent.failed}",
                   file=sys.stderr)

@@ -1,12 +1,14 @@
-"""Parsing off the main process: mail-parser's full read of every mail is the largest
-single cost of intake, so a batch's mails are parsed in a worker process while this one
-stores the mails parsed before (a pipeline over the batch). One mail, or a machine with one
+"""Parsing off the main process: reading the MIME tree and decoding each part is a large
+share of intake, so a batch's mails are parsed in a worker process while this one stores
+the mails parsed before (a pipeline over the batch). One mail, or a machine with one
 CPU, is parsed inline. The core's `parse` is the same function either way."""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,8 +41,16 @@ def parse_job(job: ParseJob) -> InboundMail | str:
         return f"the parser failed: {type(error).__name__}: {error}"
 
 
-def _quiet_worker() -> None:
-    logging.getLogger("mailparser").setLevel(logging.ERROR)
+def _exit_with_parent(parent: int) -> None:
+    """In the worker: leave when the process that started it is gone (killed with SIGKILL,
+    say), instead of lingering as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class Parser:
@@ -67,7 +77,7 @@ class Parser:
         try:
             if self.pool is None:
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                                initializer=_quiet_worker)
+                                                initializer=_exit_with_parent, initargs=(os.getpid(),))
             for parsed in self.pool.map(parse_job, jobs, chunksize=16):
                 yield parsed
                 done += 1

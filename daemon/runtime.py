@@ -1,18 +1,28 @@
 """The daemon: reader threads (one per mailbox), the sender and the timers under one
-asyncio loop; systemd READY/WATCHDOG; SIGTERM finishes the mail in hand and exits 0."""
+asyncio loop; systemd READY/WATCHDOG; SIGTERM finishes the mail in hand and exits 0.
+
+`run --once` on a machine with two CPUs or more sends from a process of its own while this
+one takes mail in: both are busy Python, and in one process they would take turns.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as ProcessEvent
 
 from daemon.adapters.sdnotify import Notifier
 from daemon.app import App
+from daemon.config import Config
 from daemon.readers import PassReport, one_pass, run_imap_reader, run_maildir_reader
 from daemon.sender import Sender, SendReport
 
@@ -25,10 +35,86 @@ def real_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def run_once(app: App, clock: Clock = real_clock) -> tuple[PassReport, SendReport]:
+def run_once(app: App, clock: Clock = real_clock, sender_process: bool = False,
+             fixed_now: datetime | None = None) -> tuple[PassReport, SendReport]:
     """One complete pass: every mailbox, every due timer, and the outbox — the sender drains
-    while the mailboxes are read (as in the daemon), then once more at the end."""
+    while the mailboxes are read (as in the daemon), then once more at the end. With
+    `sender_process` (and two CPUs), the sender works in a process of its own meanwhile, its
+    clock the real one or `fixed_now`; if that process fails, this one sends what is left."""
+    if sender_process and (os.cpu_count() or 1) >= 2:
+        return _run_once_beside_a_sender(app, clock, fixed_now)
     return asyncio.run(_run_once(app, clock))
+
+
+def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None) -> tuple[PassReport, SendReport]:
+    context = get_context("spawn")
+    done = context.Event()
+    receive, send = context.Pipe(duplex=False)
+    level = logging.getLogger().getEffectiveLevel()
+    process = context.Process(target=send_until_done, args=(app.config, fixed_now, level, done, send),
+                              name="postdesk-sender", daemon=True)
+    process.start()
+    send.close()
+    try:
+        intake = _read_every_mailbox(app, clock)
+    finally:
+        done.set()
+    sent = _sender_report(process, receive)
+    if sent is None:
+        log.warning("the sending process ended without a report (exit %s); sending from this one",
+                    process.exitcode)
+        sent = asyncio.run(_drain_once(app, clock))
+    return intake, sent
+
+
+def _sender_report(process: BaseProcess, receive: Connection) -> SendReport | None:
+    while not receive.poll(0.5):
+        if not process.is_alive() and not receive.poll(0):
+            process.join()
+            return None
+    try:
+        report = receive.recv()
+    except (EOFError, OSError):
+        report = None
+    process.join(timeout=30)
+    return report if isinstance(report, SendReport) else None
+
+
+def send_until_done(config: Config, fixed_now: datetime | None, level: int, done: ProcessEvent,
+                    results: Connection) -> None:
+    """The sending process of `run --once`: drains the outbox until the intake is done, then
+    once more, and hands its report back."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aiosmtplib", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    app = App.from_config(config, migrate=False, rules=False)
+    try:
+        clock: Clock = (lambda: fixed_now) if fixed_now is not None else real_clock
+        results.send(asyncio.run(_drain_until(app, clock, done)))
+    finally:
+        app.close()
+        results.close()
+
+
+async def _drain_until(app: App, clock: Clock, done: ProcessEvent) -> SendReport:
+    sender = Sender(app, clock)
+    sent = SendReport()
+    try:
+        while not done.is_set():
+            sent.add(await sender.drain())
+            await asyncio.to_thread(done.wait, 0.05)
+        sent.add(await sender.drain())
+        return sent
+    finally:
+        await sender.close()
+
+
+async def _drain_once(app: App, clock: Clock) -> SendReport:
+    sender = Sender(app, clock)
+    try:
+        return await sender.drain()
+    finally:
+        await sender.close()
 
 
 async def _run_once(app: App, clock: Clock) -> tuple[PassReport, SendReport]:

@@ -8,7 +8,6 @@ import struct
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import mailparser
 import pytest
 
 import daemon.core.parse as parse_module
@@ -513,17 +512,22 @@ def test_not_bounces(headers: str, body: str) -> None:
 # --- fallbacks and hostile input --------------------------------------------------------------
 
 
-def test_stdlib_reads_when_mail_parser_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(raw: bytes) -> object:
+def test_own_date_reader_when_mail_parsers_fails_on_a_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(value: str) -> object:
         raise ValueError("mail-parser bug")
 
-    monkeypatch.setattr(mailparser, "parse_from_bytes", broken)
-    result = parsed(mail("Subject: still read", "body"))
+    monkeypatch.setattr(parse_module, "parse_mail_date", broken)
+    result = parsed(mail("Subject: still read\nDate: Mon, 23 Nov 2026 09:00:00 +0200", "body"))
     assert (result.subject, result.body_text, result.date_generated) == ("still read", "body", False)
-    assert result.defects[0] == "mail-parser failed (ValueError); read with stdlib email"
+    assert result.date == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
 
-def test_headers_only_when_mime_nesting_defeats_both_parsers() -> None:
+def test_obsolete_date_forms_are_read_by_mail_parser() -> None:
+    result = parsed(mail("Subject: old client\nDate: 23 Nov 26 09:00 EST", "body"))
+    assert (result.date, result.date_generated) == (datetime(2026, 11, 23, 14, 0, tzinfo=UTC), False)
+
+
+def test_headers_only_when_mime_nesting_defeats_the_stdlib_reader() -> None:
     depth = 1200
     opening = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n) for n in range(depth))
     closing = b"".join(b"\r\n--b%d--" % n for n in reversed(range(depth)))
