@@ -89,7 +89,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000", "cache_size=-65536"):
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000",
+                       "cache_size=-65536"):  # 64 MB of pages: the indexes intake updates stay in memory
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
