@@ -71,10 +71,11 @@ def take_in(app: App, raw: bytes, mailbox: str, now: datetime | None = None) -> 
     return take_in_many(app, [Arrival(raw, mailbox, now or datetime.now(UTC))])[0]
 
 
-def take_in_many(app: App, arrivals: list[Arrival]) -> list[IntakeResult]:
+def take_in_many(app: App, arrivals: list[Arrival], parsed: Parsing | None = None) -> list[IntakeResult]:
     """Take a batch in: one transaction, a SAVEPOINT per mail. A mail that fails is rolled
     back alone and retried or quarantined after the commit; the others are unaffected.
-    Mails are parsed ahead (in a worker process for a batch) while earlier ones are stored.
+    Mails are parsed ahead (in a worker process for a batch) while earlier ones are stored;
+    `parsed` is what `start_parsing` began for these arrivals, if the caller began it earlier.
     Raises TemporaryError (nothing committed) when the database is busy or gone."""
     results: list[IntakeResult | None] = [None] * len(arrivals)
     prepared: dict[int, Prepared] = {}
@@ -83,7 +84,7 @@ def take_in_many(app: App, arrivals: list[Arrival]) -> list[IntakeResult]:
     try:
         with app.db.write() as session:
             connection = session.connection()
-            for index, found in enumerate(_prepare_all(app, arrivals)):
+            for index, found in enumerate(_prepare_all(app, arrivals, parsed or start_parsing(app, arrivals))):
                 if isinstance(found, tuple):
                     unreadable[index] = found
                     continue
@@ -106,12 +107,27 @@ def take_in_many(app: App, arrivals: list[Arrival]) -> list[IntakeResult]:
     return [r for r in results if r is not None]
 
 
-def _prepare_all(app: App, arrivals: list[Arrival]) -> Iterator[Prepared | tuple[str, InboundMail | None]]:
-    """Each arrival parsed and keyed, or (why it cannot be taken in, what was parsed)."""
+@dataclass(frozen=True, slots=True)
+class Parsing:
+    """Parsing under way for a batch of arrivals (see `start_parsing`)."""
+
+    results: Iterator[InboundMail | str]
+
+
+def start_parsing(app: App, arrivals: list[Arrival]) -> Parsing:
+    """Hand a batch to the parser now; `take_in_many` reads the results. Readers start the
+    next batch's parsing before storing the current one, so the worker never waits."""
     limit = int(app.config.intake.max_mail_size)
     jobs = [ParseJob(a.raw if len(a.raw) <= limit else b"", a.now, app.setup.max_attachment_bytes,
                      app.setup.reply_languages) for a in arrivals]
-    for arrival, parsed in zip(arrivals, app.parser.parse_all(jobs), strict=True):
+    return Parsing(app.parser.parse_all(jobs))
+
+
+def _prepare_all(app: App, arrivals: list[Arrival],
+                 parsing: Parsing) -> Iterator[Prepared | tuple[str, InboundMail | None]]:
+    """Each arrival parsed and keyed, or (why it cannot be taken in, what was parsed)."""
+    limit = int(app.config.intake.max_mail_size)
+    for arrival, parsed in zip(arrivals, parsing.results, strict=True):
         if len(arrival.raw) > limit:
             yield (f"the mail is {len(arrival.raw):,} bytes, over intake.max_mail_size ({limit:,} bytes)", None)
         elif isinstance(parsed, str):

@@ -5,6 +5,7 @@ CPU, is parsed inline. The core's `parse` is the same function either way."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -66,25 +67,45 @@ class Parser:
         return setting if setting >= 0 else (1 if (os.cpu_count() or 1) >= 2 else 0)
 
     def parse_all(self, jobs: Sequence[ParseJob]) -> Iterator[InboundMail | str]:
+        """The results in order. Pooled work is handed to the worker now (so a caller can start
+        the next batch's parsing before storing this one); inline parsing happens as the
+        results are read."""
         if self.workers == 0 or len(jobs) < MIN_BATCH:
             return (parse_job(job) for job in jobs)
-        return self._pooled(jobs)
+        try:
+            results = self._worker_pool().map(parse_job, jobs, chunksize=16)
+        except (BrokenProcessPool, OSError, RuntimeError) as error:
+            self._broken(error)
+            return (parse_job(job) for job in jobs)
+        return self._pooled(results, jobs)
 
-    def _pooled(self, jobs: Sequence[ParseJob]) -> Iterator[InboundMail | str]:
-        """In the worker; if the worker dies (killed, out of memory), the rest inline and a new
-        worker for the next batch: a broken pool never costs a mail."""
+    def start(self) -> None:
+        """Start the worker ahead of the first batch (it takes a moment to start)."""
+        if self.workers and self.pool is None:
+            with contextlib.suppress(BrokenProcessPool, OSError, RuntimeError):
+                self._worker_pool().submit(int)
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                            initializer=_exit_with_parent, initargs=(os.getpid(),))
+        return self.pool
+
+    def _pooled(self, results: Iterator[InboundMail | str], jobs: Sequence[ParseJob]) -> Iterator[InboundMail | str]:
+        """From the worker; if it dies (killed, out of memory), the rest inline and a new worker
+        for the next batch: a broken pool never costs a mail."""
         done = 0
         try:
-            if self.pool is None:
-                self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                                initializer=_exit_with_parent, initargs=(os.getpid(),))
-            for parsed in self.pool.map(parse_job, jobs, chunksize=16):
+            for parsed in results:
                 yield parsed
                 done += 1
         except (BrokenProcessPool, OSError, RuntimeError) as error:
-            log.warning("the parser worker failed (%s); parsing inline", error)
-            self.close(wait=False)
+            self._broken(error)
             yield from (parse_job(job) for job in jobs[done:])
+
+    def _broken(self, error: BaseException) -> None:
+        log.warning("the parser worker failed (%s); parsing inline", error)
+        self.close(wait=False)
 
     def close(self, wait: bool = True) -> None:
         if self.pool is not None:

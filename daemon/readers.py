@@ -11,16 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 
-from daemon.adapters.imap import NETWORK_ERRORS, ImapMailbox
+from daemon.adapters.imap import NETWORK_ERRORS, FetchedMail, ImapMailbox
 from daemon.adapters.maildir import MaildirBox
 from daemon.app import App
 from daemon.config import MailboxConfig
 from daemon.core.values import Verdict
 from daemon.errors import TemporaryError
-from daemon.intake import Arrival, take_in_many
+from daemon.intake import Arrival, IntakeResult, Parsing, start_parsing, take_in_many
 from daemon.store.models import MailboxState
 
 log = logging.getLogger(__name__)
@@ -94,17 +95,71 @@ def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
     uids = imap.waiting_uids()
     report = PassReport()
     size = mailbox.imap.batch_size
-    for start in range(0, len(uids), size):
-        if stop is not None and stop.is_set():
+    batches = [uids[start:start + size] for start in range(0, len(uids), size)]
+    if not batches:
+        return report
+    batch = _fetched_batch(app, mailbox, imap, batches[0], clock)
+    for following in [*batches[1:], None]:
+        # The next batch is fetched (and handed to the parser) while this one is stored; the
+        # connection is used by one thread at a time: the fetch ends before marking starts.
+        prefetch = None
+        if following is not None and not (stop is not None and stop.is_set()):
+            prefetch = _Prefetch(partial(_fetched_batch, app, mailbox, imap, following, clock))
+        try:
+            results = take_in_many(app, batch.arrivals, batch.parsing)  # one commit
+        finally:
+            if prefetch is not None:
+                prefetch.wait()
+        report.add(_mark_batch(app, mailbox, imap, batch, results))
+        if prefetch is None:
             break
-        report.add(_imap_batch(app, mailbox, imap, uids[start:start + size], clock))
+        batch = prefetch.result()
     return report
 
 
-def _imap_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uids: list[int], clock: Clock) -> PassReport:
-    report = PassReport()
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    fetched: list[FetchedMail]
+    arrivals: list[Arrival]
+    parsing: Parsing
+
+
+def _fetched_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uids: list[int], clock: Clock) -> _Batch:
     fetched = list(imap.fetch(uids))
-    results = take_in_many(app, [Arrival(f.raw, mailbox.name, clock()) for f in fetched])  # one commit
+    arrivals = [Arrival(f.raw, mailbox.name, clock()) for f in fetched]
+    return _Batch(fetched, arrivals, start_parsing(app, arrivals))
+
+
+class _Prefetch:
+    """One call on a thread of its own; `result()` returns its value or raises its error."""
+
+    def __init__(self, call: Callable[[], _Batch]) -> None:
+        self.value: _Batch | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(call,), name="imap-prefetch", daemon=True)
+        self.thread.start()
+
+    def _run(self, call: Callable[[], _Batch]) -> None:
+        try:
+            self.value = call()
+        except BaseException as error:
+            self.error = error
+
+    def wait(self) -> None:
+        self.thread.join()
+
+    def result(self) -> _Batch:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
+
+
+def _mark_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, batch: _Batch,
+                results: list[IntakeResult]) -> PassReport:
+    report = PassReport()
+    fetched = batch.fetched
     done = [f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is not Verdict.QUARANTINED]
     quarantined = [f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is Verdict.QUARANTINED]
     for result in results:

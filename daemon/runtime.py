@@ -41,6 +41,7 @@ def run_once(app: App, clock: Clock = real_clock, sender_process: bool = False,
     while the mailboxes are read (as in the daemon), then once more at the end. With
     `sender_process` (and two CPUs), the sender works in a process of its own meanwhile, its
     clock the real one or `fixed_now`; if that process fails, this one sends what is left."""
+    app.parser.start()
     if sender_process and (os.cpu_count() or 1) >= 2:
         return _run_once_beside_a_sender(app, clock, fixed_now)
     return asyncio.run(_run_once(app, clock))
@@ -158,6 +159,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, stopping, sig)
         loop.add_signal_handler(signal.SIGHUP, self.app.reload_rules)
+        self.app.parser.start()
         self._start_readers(lambda: self._wake_from_thread(loop, wake))
         sender = Sender(self.app, self.clock)
         tasks = [asyncio.create_task(self._send_loop(sender, wake, stopping), name="sender")]
