@@ -19,6 +19,7 @@ from typing import Any
 
 from daemon import __version__
 from daemon.errors import ConfigError, PostdeskError, Problem, SchemaNotReady, TemporaryError
+from daemon.logs import configure_logging
 
 EX_OK, EX_FAIL, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 64, 75, 78
 log = logging.getLogger("postdesk")
@@ -130,10 +131,7 @@ def setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.INFO
     if args.handler in (cmd_tickets_list, cmd_tickets_show, cmd_check_config, cmd_quarantine_list, cmd_demo):
         level = logging.DEBUG if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "imapclient", "aiosmtplib", "sqlalchemy"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    configure_logging(level)
 
 
 # ----------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 from sqlalchemy import select
 
@@ -99,21 +99,22 @@ def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
     if not batches:
         return report
     batch = _fetched_batch(app, mailbox, imap, batches[0], clock)
-    for following in [*batches[1:], None]:
-        # The next batch is fetched (and handed to the parser) while this one is stored; the
-        # connection is used by one thread at a time: the fetch ends before marking starts.
-        prefetch = None
-        if following is not None and not (stop is not None and stop.is_set()):
-            prefetch = _Prefetch(partial(_fetched_batch, app, mailbox, imap, following, clock))
-        try:
-            results = take_in_many(app, batch.arrivals, batch.parsing)  # one commit
-        finally:
-            if prefetch is not None:
-                prefetch.wait()
-        report.add(_mark_batch(app, mailbox, imap, batch, results))
-        if prefetch is None:
-            break
-        batch = prefetch.result()
+    with ThreadPoolExecutor(1, thread_name_prefix="imap-prefetch") as fetcher:
+        for following in [*batches[1:], None]:
+            # The next batch is fetched (and handed to the parser) while this one is stored; the
+            # connection is used by one thread at a time: the fetch ends before marking starts.
+            prefetch = None
+            if following is not None and not (stop is not None and stop.is_set()):
+                prefetch = fetcher.submit(_fetched_batch, app, mailbox, imap, following, clock)
+            try:
+                results = take_in_many(app, batch.arrivals, batch.parsing)  # one commit
+            finally:
+                if prefetch is not None:
+                    wait([prefetch])
+            report.add(_mark_batch(app, mailbox, imap, batch, results))
+            if prefetch is None:
+                break
+            batch = prefetch.result()  # a failed fetch raises here, after this batch is marked
     return report
 
 
@@ -128,32 +129,6 @@ def _fetched_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uids: li
     fetched = list(imap.fetch(uids))
     arrivals = [Arrival(f.raw, mailbox.name, clock()) for f in fetched]
     return _Batch(fetched, arrivals, start_parsing(app, arrivals))
-
-
-class _Prefetch:
-    """One call on a thread of its own; `result()` returns its value or raises its error."""
-
-    def __init__(self, call: Callable[[], _Batch]) -> None:
-        self.value: _Batch | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(call,), name="imap-prefetch", daemon=True)
-        self.thread.start()
-
-    def _run(self, call: Callable[[], _Batch]) -> None:
-        try:
-            self.value = call()
-        except BaseException as error:
-            self.error = error
-
-    def wait(self) -> None:
-        self.thread.join()
-
-    def result(self) -> _Batch:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        assert self.value is not None
-        return self.value
 
 
 def _mark_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, batch: _Batch,

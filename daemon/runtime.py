@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
@@ -23,6 +23,7 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from daemon.adapters.sdnotify import Notifier
 from daemon.app import App
 from daemon.config import Config
+from daemon.logs import configure_logging
 from daemon.readers import PassReport, one_pass, run_imap_reader, run_maildir_reader
 from daemon.sender import Sender, SendReport
 
@@ -64,7 +65,7 @@ def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None
     if sent is None:
         log.warning("the sending process ended without a report (exit %s); sending from this one",
                     process.exitcode)
-        sent = asyncio.run(_drain_once(app, clock))
+        sent = asyncio.run(_drain_until(app, clock, _at_once))
     return intake, sent
 
 
@@ -85,51 +86,45 @@ def send_until_done(config: Config, fixed_now: datetime | None, level: int, done
                     results: Connection) -> None:
     """The sending process of `run --once`: drains the outbox until the intake is done, then
     once more, and hands its report back."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiosmtplib", "sqlalchemy"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    configure_logging(level)
     app = App.from_config(config, migrate=False, rules=False)
     try:
         clock: Clock = (lambda: fixed_now) if fixed_now is not None else real_clock
-        results.send(asyncio.run(_drain_until(app, clock, done)))
+        results.send(asyncio.run(_drain_until(app, clock, lambda pause: asyncio.to_thread(done.wait, pause))))
     finally:
         app.close()
         results.close()
 
 
-async def _drain_until(app: App, clock: Clock, done: ProcessEvent) -> SendReport:
+async def _drain_until(app: App, clock: Clock, finished: Callable[[float], Awaitable[bool]]) -> SendReport:
+    """Drain the outbox, pause, again, until `finished(pause)` says the intake is done; then
+    once more for what its last mails queued."""
     sender = Sender(app, clock)
     sent = SendReport()
     try:
-        while not done.is_set():
+        while True:
             sent.add(await sender.drain())
-            await asyncio.to_thread(done.wait, 0.05)
+            if await finished(0.05):
+                break
         sent.add(await sender.drain())
         return sent
     finally:
         await sender.close()
 
 
-async def _drain_once(app: App, clock: Clock) -> SendReport:
-    sender = Sender(app, clock)
-    try:
-        return await sender.drain()
-    finally:
-        await sender.close()
+async def _at_once(pause: float) -> bool:
+    return True
 
 
 async def _run_once(app: App, clock: Clock) -> tuple[PassReport, SendReport]:
-    sender = Sender(app, clock)
-    sent = SendReport()
-    try:
-        intake_task = asyncio.create_task(asyncio.to_thread(_read_every_mailbox, app, clock))
-        while not intake_task.done():
-            sent.add(await sender.drain())
-            await asyncio.wait({intake_task}, timeout=0.05)
-        sent.add(await sender.drain())
-        return intake_task.result(), sent
-    finally:
-        await sender.close()
+    intake_task = asyncio.create_task(asyncio.to_thread(_read_every_mailbox, app, clock))
+
+    async def intake_done(pause: float) -> bool:
+        await asyncio.wait({intake_task}, timeout=pause)
+        return intake_task.done()
+
+    sent = await _drain_until(app, clock, intake_done)
+    return await intake_task, sent
 
 
 def _read_every_mailbox(app: App, clock: Clock) -> PassReport:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from daemon.core.values import Attachment, Decision, EventDraft, InboundMail, OutboundMail, TicketView, Verdict
-from daemon.store.fast import execute
+from daemon.store.fast import execute, shaped
 from daemon.store.models import (
     AttachmentRow,
     AutoReply,
@@ -61,7 +61,6 @@ BLOB_SQLITE = sqlite.insert(BLOBS).on_conflict_do_nothing(index_elements=["sha25
 BLOB_POSTGRESQL = postgresql.insert(BLOBS).on_conflict_do_nothing(index_elements=["sha256"])
 DELETE_PARTICIPANTS = delete(PARTICIPANTS).where(PARTICIPANTS.c.ticket_id == bindparam("ticket"))
 DELETE_TAGS = delete(TAGS).where(TAGS.c.ticket_id == bindparam("ticket"))
-_TICKET_UPDATES: dict[tuple[str, ...], Any] = {}  # one prepared UPDATE per set of changed columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +150,12 @@ def write_ticket(connection: Connection, view: TicketView, before: TicketView | 
     return int(row.id)
 
 
-def _ticket_update(columns: tuple[str, ...]) -> Any:
+def _ticket_update(columns: tuple[str, ...]) -> Executable:
     """UPDATE tickets SET <these columns>, updated_at, version WHERE id and version match."""
-    statement = _TICKET_UPDATES.get(columns)
-    if statement is None:
-        statement = _TICKET_UPDATES[columns] = (
-            update(TICKETS).where(TICKETS.c.id == bindparam("id"), TICKETS.c.version == bindparam("version"))
-            .values({TICKETS.c[k]: bindparam(f"new_{k}", type_=TICKETS.c[k].type)
-                     for k in (*columns, "updated_at", "version")}))
-    return statement
+    return shaped(("ticket update", columns), lambda: (
+        update(TICKETS).where(TICKETS.c.id == bindparam("id"), TICKETS.c.version == bindparam("version"))
+        .values({TICKETS.c[k]: bindparam(f"new_{k}", type_=TICKETS.c[k].type)
+                 for k in (*columns, "updated_at", "version")})))
 
 
 def insert_ticket(connection: Connection, view: TicketView, number: int, now: datetime) -> int:

@@ -14,7 +14,7 @@ caller's transaction and SAVEPOINTs.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -262,6 +262,18 @@ def _values(compiled: Compiled, params: Params) -> Any:
 def _converted(processors: tuple[Processor, ...], row: Sequence[Any]) -> Iterator[Any]:
     for process, value in zip(processors, row, strict=True):
         yield process(value) if process is not None else value
+
+
+_SHAPES: dict[Hashable, Executable] = {}
+
+
+def shaped(key: Hashable, build: Callable[[], Executable]) -> Executable:
+    """A statement whose form depends on the call (an IN list's length, the columns an UPDATE
+    sets), built once per form and kept: `STATEMENTS` then compiles it once per dialect."""
+    statement = _SHAPES.get(key)
+    if statement is None:
+        statement = _SHAPES[key] = build()
+    return statement
 
 
 def in_list(name: str, count: int) -> list[Any]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, Executable, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from daemon.core.values import (
@@ -25,7 +25,7 @@ from daemon.core.values import (
     TicketView,
 )
 from daemon.store.apply import AUTO_REPLIES, INTAKE, LINKS, MESSAGES, PARTICIPANTS, TAGS, TICKETS
-from daemon.store.fast import execute, in_list
+from daemon.store.fast import execute, in_list, shaped
 from daemon.store.models import Contact
 
 THREAD_IDS_KEPT = 20
@@ -102,25 +102,18 @@ def ticket_numbers_by_message_id(connection: Connection, message_ids: tuple[str,
     return tuple((row[0], row[1]) for row in rows)
 
 
-_SHAPES: dict[tuple[str, int], Any] = {}  # one prepared statement per IN-list length
+def _by_message_id(count: int) -> Executable:
+    return shaped(("messages by id", count), lambda: (
+        select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
+        .where(MESSAGES.c.message_id.in_(in_list("id", count)))))
 
 
-def _by_message_id(count: int) -> Any:
-    shape = _SHAPES.get(("ids", count))
-    if shape is None:
-        shape = _SHAPES["ids", count] = (
-            select(MESSAGES.c.message_id, TICKETS.c.number).join(TICKETS, TICKETS.c.id == MESSAGES.c.ticket_id)
-            .where(MESSAGES.c.message_id.in_(in_list("id", count))))
-    return shape
-
-
-def _tickets_by_number(count: int, lock: bool) -> Any:
-    shape = _SHAPES.get(("numbers" if not lock else "numbers locked", count))
-    if shape is None:
+def _tickets_by_number(count: int, lock: bool) -> Executable:
+    def build() -> Executable:
         query = select(TICKETS).where(TICKETS.c.number.in_(in_list("n", count))).order_by(TICKETS.c.number)
-        shape = _SHAPES["numbers" if not lock else "numbers locked", count] = \
-            query.with_for_update() if lock else query
-    return shape
+        return query.with_for_update() if lock else query
+
+    return shaped(("tickets by number", count, lock), build)
 
 
 def load_tickets(connection: Connection | Session, numbers: Iterable[int],

@@ -8,6 +8,7 @@ free ports, waiting for a port, and a throw-away TLS certificate authority.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
@@ -15,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TestCertificate", "free_port", "free_ports", "make_certificate", "port_open", "wait_for_port"]
+__all__ = ["TestCertificate", "free_port", "free_ports", "make_certificate", "port_open", "process_alive",
+           "wait_for_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -114,3 +116,14 @@ def make_certificate(directory: Path, name: str = "server") -> TestCertificate:
     for p in (ca_key, key):
         p.chmod(0o600)
     return TestCertificate(ca_path=ca_cert, cert_path=cert, key_path=key)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -46,7 +46,7 @@ from typing import Literal, NamedTuple
 
 from imapclient import IMAPClient
 
-from tests.servers import TestCertificate, free_ports, make_certificate, port_open
+from tests.servers import TestCertificate, free_ports, make_certificate, port_open, process_alive
 
 __all__ = ["DEFAULT_CAPABILITIES", "Dovecot", "DovecotError", "FetchedMail", "MailUser", "Security"]
 
@@ -109,16 +109,6 @@ def _first_user(*names: str) -> str:
 _DIR_PREFIX = "postdesk-dovecot-"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _pid_in(path: Path) -> int | None:
     try:
         return int(path.read_text().split()[0])
@@ -132,7 +122,7 @@ def _remove_stale_dirs() -> None:
     for d in Path(tempfile.gettempdir()).glob(_DIR_PREFIX + "*"):
         owner = _pid_in(d / "owner.pid")
         master = _pid_in(d / "run" / "master.pid")
-        if owner is None or _alive(owner) or (master is not None and _alive(master)):
+        if owner is None or process_alive(owner) or (master is not None and process_alive(master)):
             continue
         shutil.rmtree(d, ignore_errors=True)
 

@@ -26,6 +26,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import URL, make_url
 
+from tests.servers import process_alive
+
 __all__ = [
     "PgServer", "PostgresUnavailable", "create_database", "drop_database", "drop_stale_databases",
     "find_server",
@@ -146,7 +148,7 @@ def drop_stale_databases(server: PgServer) -> list[str]:
     stale = []
     for name, comment in rows:
         match = mine.match(comment or "")
-        if match and not _alive(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             drop_database(server, name)
             stale.append(name)
     return stale
@@ -168,16 +170,6 @@ def drop_database(server: PgServer, url_or_name: str) -> None:
 
 def _owner() -> str:
     return f"postdesk tests: host={socket.gethostname()} pid={os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _redact(conninfo: str) -> str:
