@@ -24,7 +24,7 @@ from daemon.adapters.sdnotify import Notifier
 from daemon.app import App
 from daemon.config import Config
 from daemon.logs import configure_logging
-from daemon.readers import PassReport, one_pass, run_imap_reader, run_maildir_reader
+from daemon.readers import PassReport, maildir_box, one_pass, run_imap_reader, run_maildir_reader
 from daemon.sender import Sender, SendReport
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,11 @@ class Daemon:
 
     def _start_readers(self, on_mail: Callable[[], None]) -> None:
         for mailbox in self.app.config.mailboxes:
+            if mailbox.maildir is not None:  # its folders exist once the daemon says it is running
+                try:
+                    maildir_box(mailbox)
+                except OSError as error:  # the reader keeps trying, with backoff
+                    log.warning("mailbox=%s cannot create %s: %s", mailbox.name, mailbox.maildir.path, error)
             target = run_maildir_reader if mailbox.maildir is not None else run_imap_reader
             thread = threading.Thread(target=target, args=(self.app, mailbox, self.clock, self.stop, on_mail),
                                       name=f"reader-{mailbox.name}", daemon=True)
