@@ -28,3 +28,12 @@ def test_forgeries_name_nothing() -> None:
     assert tokens.read_token(b"another-secret-012345", real, DOMAINS) is None
     assert tokens.read_token(SECRET, real.replace("@example.com", "@evil.example"), DOMAINS) is None
     assert tokens.read_token(SECRET, "CAF=abc@mail.gmail.com", DOMAINS) is None
+
+
+def test_message_ids_keep_the_form_of_mails_already_sent() -> None:
+    """Replies to mails sent by earlier versions must still be read: the same inputs give the
+    same Message-ID (nonce and signature, lower-case base32) as they always did."""
+    assert tokens.make_message_id(b"secret-0123456789", "example.com", 1234, "seed#0", "alice@example.com") == \
+        "pd.1234.52ega4heyl3ll234puil.ff8d9819fc0e.kewflwafd5f35ssl@example.com"
+    assert tokens.make_message_id(b"secret-0123456789", "example.com", 7, "seed#1") == \
+        "pd.7.6g26wl2akpkexxqsiwce.-.xclegcl6k6u2r2cr@example.com"
