@@ -7,6 +7,8 @@ one short transaction per mail or per outbox step.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from daemon.errors import PostdeskError, TemporaryError
 
 log = logging.getLogger(__name__)
+LOCK_WAIT = 30.0  # seconds a SQLite writer waits for another's lock before giving up (a TemporaryError)
+LOCK_POLL = 0.002
 
 
 class Database:
@@ -38,9 +42,9 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A write transaction: committed on success, rolled back on any exception."""
         with self.sessions() as session:
-            if self.is_sqlite:
-                session.connection(execution_options={"sqlite_immediate": True})
             try:
+                if self.is_sqlite:  # BEGIN IMMEDIATE: waiting for another writer's lock can time out here
+                    session.connection(execution_options={"sqlite_immediate": True})
                 yield session
                 session.commit()
             except OperationalError as error:
@@ -89,15 +93,40 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000",
-                       "cache_size=-65536"):  # 64 MB of pages: the indexes intake updates stay in memory
+        # cache_size: 64 MB of pages, so the indexes intake updates stay in memory
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL",
+                       f"busy_timeout={int(LOCK_WAIT * 1000)}", "cache_size=-65536"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if connection.get_execution_options().get("sqlite_immediate"):
+            _begin_immediate(connection)
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(connection: Any) -> None:
+    """BEGIN IMMEDIATE, tried again every 2 ms while another writer holds the lock, for up to
+    LOCK_WAIT. SQLite's own busy handler sleeps longer and longer (100 ms a try after the first
+    few), so a writer queued behind another process's long transactions kept missing the short
+    gaps between them and fell far behind; trying often, it takes the next gap."""
+    driver = connection.connection.driver_connection
+    deadline = time.monotonic() + LOCK_WAIT
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    break  # not a lock held by another writer: let the statement below report it
+            time.sleep(LOCK_POLL)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the last try: its error raised as SQLAlchemy's
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
 
 
 def _short(error: DBAPIError) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
 
 from daemon.core.values import Verdict
+from daemon.errors import TemporaryError
 from daemon.intake import take_in
 from daemon.quarantine import reprocess
 from daemon.store import outbox
@@ -171,3 +174,56 @@ def test_sqlite_runs_in_wal_with_foreign_keys(sqlite_url: str, tmp_path: Path) -
     finally:
         app.close()
     assert create_engine  # used by other tests' helpers
+
+
+def _hold_the_write_lock(db: Database, holding: threading.Event, spans: list[float], gap: float) -> None:
+    """Two write transactions of `spans` seconds each, `gap` seconds apart (the intake's pattern:
+    a batch's transaction, a moment marking it done in the mailbox, the next batch's)."""
+    for number, span in enumerate(spans):
+        with db.write() as session:
+            session.execute(text("INSERT INTO lock_probe VALUES ('holder', 0)"))
+            holding.set()
+            time.sleep(span)
+        if number < len(spans) - 1:
+            time.sleep(gap)
+
+
+def test_a_waiting_sqlite_writer_takes_the_short_gap_between_another_writers_transactions(
+        sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        with db.write() as session:
+            session.execute(text("CREATE TABLE lock_probe (who TEXT, at REAL)"))
+        holding = threading.Event()
+        holder = threading.Thread(target=_hold_the_write_lock, args=(db, holding, [0.5, 0.5], 0.02))
+        holder.start()
+        holding.wait(5)
+        with db.write() as session:  # waits for the first transaction only, not both
+            session.execute(text("INSERT INTO lock_probe VALUES ('waiter', 0)"))
+            waited_for = session.execute(text("SELECT count(*) FROM lock_probe WHERE who = 'holder'")).scalar()
+        holder.join()
+        assert waited_for == 1
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_writer_gives_up_after_lock_wait_with_a_temporary_error(sqlite_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("daemon.store.db.LOCK_WAIT", 0.3)
+    db = Database(sqlite_url)
+    try:
+        with db.write() as session:
+            session.execute(text("CREATE TABLE lock_probe (who TEXT, at REAL)"))
+        holding = threading.Event()
+        holder = threading.Thread(target=_hold_the_write_lock, args=(db, holding, [1.5], 0.0))
+        holder.start()
+        holding.wait(5)
+        started = time.monotonic()
+        with pytest.raises(TemporaryError, match="database busy"), db.write() as session:
+            session.execute(text("INSERT INTO lock_probe VALUES ('waiter', 0)"))
+        waited = time.monotonic() - started
+        holder.join()
+        assert 0.25 <= waited < 1.4
+        with db.write() as session:  # the connection works again once the lock is free
+            session.execute(text("INSERT INTO lock_probe VALUES ('after', 0)"))
+    finally:
+        db.dispose()
