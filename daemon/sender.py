@@ -21,6 +21,7 @@ from daemon.store import outbox
 from daemon.store.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
+CLAIM_BATCH = 200  # mails claimed, then recorded, per transaction (see Sender._record_all_and_claim)
 
 
 class Connection(Protocol):
@@ -72,6 +73,7 @@ class Sender:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.concurrency = app.config.outbound.concurrency
+        self.batch = CLAIM_BATCH
         self.connections: list[Connection] = [self._connection() for _ in range(self.concurrency)]
 
     def _connection(self) -> Connection:
@@ -84,37 +86,46 @@ class Sender:
     async def drain(self) -> SendReport:
         """Send everything due now; return when nothing due is left."""
         report = SendReport()
-        while True:
-            items = await asyncio.to_thread(outbox.claim_due, self.app.db, self.worker, self.clock(),
-                                            self.concurrency * 8)
-            if not items:
-                return report
-            report.add(await self._send_batch(items))
+        items = await asyncio.to_thread(outbox.claim_due, self.app.db, self.worker, self.clock(), self.batch)
+        while items:
+            done = await self._deliver_all(items)
+            items = await asyncio.to_thread(self._record_all_and_claim, done, report)
+        return report
 
-    async def _send_batch(self, items: list[OutboxItem]) -> SendReport:
-        """Deliver a claimed batch over the workers' connections, then record every outcome
-        in one transaction (a crash in between re-sends only this batch, once its lease ends)."""
+    async def _deliver_all(self, items: list[OutboxItem]) -> list[tuple[OutboxItem, Outcome]]:
+        """Deliver a claimed batch over the workers' connections. Once the server cannot be
+        reached, the rest of the batch is not tried (a server that times out would otherwise
+        hold the batch for a timeout a mail): it is retried with the same backoff."""
         queue: asyncio.Queue[OutboxItem] = asyncio.Queue()
         for item in items:
             queue.put_nowait(item)
         done: list[tuple[OutboxItem, Outcome]] = []
-        workers = [self._work(connection, queue, done) for connection in self.connections[: len(items)]]
+        unreachable: list[str] = []
+        workers = [self._work(connection, queue, done, unreachable) for connection in self.connections[: len(items)]]
         await asyncio.gather(*workers)
-        report = SendReport()
-        await asyncio.to_thread(self._record_all, done, report)
-        return report
+        return done
 
     async def _work(self, connection: Connection, queue: asyncio.Queue[OutboxItem],
-                    done: list[tuple[OutboxItem, Outcome]]) -> None:
+                    done: list[tuple[OutboxItem, Outcome]], unreachable: list[str]) -> None:
         while not queue.empty():
             item = queue.get_nowait()
-            done.append((item, await connection.deliver(item)))
+            if unreachable:
+                done.append((item, Outcome("retry", f"not tried, the server was unreachable: {unreachable[0]}")))
+                continue
+            outcome = await connection.deliver(item)
+            if outcome.unreachable:
+                unreachable.append(outcome.error)
+            done.append((item, outcome))
 
-    def _record_all(self, done: list[tuple[OutboxItem, Outcome]], report: SendReport) -> None:
+    def _record_all_and_claim(self, done: list[tuple[OutboxItem, Outcome]], report: SendReport) -> list[OutboxItem]:
+        """Every outcome of a delivered batch recorded and the next batch claimed, in one
+        transaction (a crash before its commit re-sends only the delivered batch, once its
+        lease ends)."""
         now = self.clock()
         with self.app.db.write() as session:
             for item, outcome in done:
                 self._record(session, item, outcome, report, now)
+            return outbox.claim_due_in(session, self.app.db.is_sqlite, self.worker, now, self.batch)
 
     def _record(self, session: Session, item: OutboxItem, outcome: Outcome, report: SendReport,
                 now: datetime) -> None:

@@ -24,6 +24,7 @@ class Outcome:
     state: str  # sent | retry | failed
     error: str = ""
     retry_recipients: tuple[str, ...] | None = None  # after a partial 4xx refusal: only these again
+    unreachable: bool = False  # no connection could be made (refused, no route, timed out)
 
 
 class SmtpConnection:
@@ -52,7 +53,11 @@ class SmtpConnection:
     async def deliver(self, envelope_from: str, recipients: tuple[str, ...], raw: bytes) -> Outcome:
         try:
             if self.client is None or not self.client.is_connected:
-                self.client = await self._connect()
+                try:
+                    self.client = await self._connect()
+                except (OSError, TimeoutError) as error:  # refused, unreachable, timed out, dropped
+                    await self.close()
+                    return Outcome("retry", f"cannot connect: {type(error).__name__}: {error}", unreachable=True)
             errors, _ = await self.client.sendmail(envelope_from, list(recipients), raw)
         except aiosmtplib.SMTPRecipientsRefused as error:
             await self._reset()

@@ -53,10 +53,14 @@ class OutboxItem:
 def claim_due(db: Database, worker: str, now: datetime, limit: int) -> list[OutboxItem]:
     """Claim up to `limit` mails that are due (or whose claim expired) for this worker."""
     with db.write() as session:
-        rows = execute(session, DUE if db.is_sqlite else DUE_LOCKED, {"now": now, "limit": limit}).all()
-        execute(session, CLAIM, [{"row": r.id, "worker": worker, "until": now + LEASE} for r in rows])
-        return [OutboxItem(r.id, r.ticket_id, r.kind, r.message_id, r.envelope_from, tuple(r.recipients or ()),
-                           r.raw, r.attempts + 1, r.created_at) for r in rows]
+        return claim_due_in(session, db.is_sqlite, worker, now, limit)
+
+
+def claim_due_in(session: Session, sqlite: bool, worker: str, now: datetime, limit: int) -> list[OutboxItem]:
+    rows = execute(session, DUE if sqlite else DUE_LOCKED, {"now": now, "limit": limit}).all()
+    execute(session, CLAIM, [{"row": r.id, "worker": worker, "until": now + LEASE} for r in rows])
+    return [OutboxItem(r.id, r.ticket_id, r.kind, r.message_id, r.envelope_from, tuple(r.recipients or ()),
+                       r.raw, r.attempts + 1, r.created_at) for r in rows]
 
 
 def mark_sent(db: Database, item: OutboxItem, now: datetime, note: str = "") -> None:

@@ -138,3 +138,48 @@ def test_a_subject_with_template_syntax_and_crlf_comes_back_literally(tmp_path: 
         assert "{{ 7*7 }}" in sent.get_body(("plain",)).get_content()
     finally:
         app.close()
+
+
+def test_a_queue_longer_than_one_claim_is_sent_batch_by_batch_each_mail_once(
+        tmp_path: Path, smtp: SmtpServer, sqlite_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each batch's outcomes are recorded in the transaction that claims the next batch; a mail
+    recorded there for a retry is not claimed again by the same pass."""
+    monkeypatch.setattr("daemon.sender.CLAIM_BATCH", 3)
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        for i in range(8):
+            take_in(app, raw_mail(message_id=f"<batch{i}@customer.example>", subject=f"s{i}",
+                                  sender=f"customer{i}@customer.example"), "local", NOW)
+        smtp.fail_rcpt("customer4@customer.example", 451, "4.2.0 later", count=1)
+        report = drain(app)
+        assert (report.sent, report.retried, report.failed) == (7, 1, 0)
+        assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(
+            f"customer{i}@customer.example" for i in range(8) if i != 4)
+        assert statuses(app) == {"sent": 7, "queued": 1}
+        assert drain(app, NOW + timedelta(minutes=5)).sent == 1
+        assert len(smtp.messages) == 8 and statuses(app) == {"sent": 8}
+    finally:
+        app.close()
+
+
+def test_once_the_server_cannot_be_reached_the_rest_of_the_batch_waits_for_the_retry(
+        tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    """One connection attempt per worker, not one per mail: a server that times out would
+    otherwise hold the whole batch for a timeout each."""
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        smtp.stop()
+        for i in range(12):
+            take_in(app, raw_mail(message_id=f"<away{i}@customer.example>", subject=f"s{i}",
+                                  sender=f"customer{i}@customer.example"), "local", NOW)
+        assert drain(app).retried == 12
+        with app.db.read() as session:
+            errors = session.scalars(select(Outbox.last_error)).all()
+        not_tried = [e for e in errors if e.startswith("not tried, the server was unreachable: cannot connect")]
+        assert len(not_tried) >= 12 - app.config.outbound.concurrency
+        assert all("cannot connect" in e for e in errors)
+        smtp.start()
+        assert drain(app, NOW + timedelta(minutes=5)).sent == 12
+        assert len(smtp.messages) == 12
+    finally:
+        app.close()
