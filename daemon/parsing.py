@@ -19,6 +19,7 @@ from multiprocessing import get_context
 
 from daemon.core.parse import parse
 from daemon.core.values import InboundMail
+from daemon.processes import start_method
 
 log = logging.getLogger(__name__)
 MIN_BATCH = 8  # fewer mails than this are parsed inline (the hand-over costs more)
@@ -79,15 +80,17 @@ class Parser:
             return (parse_job(job) for job in jobs)
         return self._pooled(results, jobs)
 
-    def start(self) -> None:
-        """Start the worker ahead of the first batch (it takes a moment to start)."""
+    def start(self, fork: bool = False) -> None:
+        """Start the worker ahead of the first batch. `fork`: as a copy of this process (at once,
+        the code already loaded) if it has no other thread yet; otherwise, and for any worker
+        started later, a fresh interpreter that imports the parser (a moment's work)."""
         if self.workers and self.pool is None:
             with contextlib.suppress(BrokenProcessPool, OSError, RuntimeError):
-                self._worker_pool().submit(int)
+                self._worker_pool(start_method() if fork else "spawn").submit(int)
 
-    def _worker_pool(self) -> ProcessPoolExecutor:
+    def _worker_pool(self, method: str = "spawn") -> ProcessPoolExecutor:
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context(method),
                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self.pool
 

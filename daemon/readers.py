@@ -25,6 +25,7 @@ from daemon.intake import Arrival, IntakeResult, Parsing, start_parsing, take_in
 from daemon.store.models import MailboxState
 
 log = logging.getLogger(__name__)
+FIRST_BATCH = 25
 Clock = Callable[[], datetime]
 
 
@@ -94,8 +95,7 @@ def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
     remember_uidvalidity(app, mailbox, imap)
     uids = imap.waiting_uids()
     report = PassReport()
-    size = mailbox.imap.batch_size
-    batches = [uids[start:start + size] for start in range(0, len(uids), size)]
+    batches = ramped_batches(uids, mailbox.imap.batch_size)
     if not batches:
         return report
     batch = _fetched_batch(app, mailbox, imap, batches[0], clock)
@@ -116,6 +116,16 @@ def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
                 break
             batch = prefetch.result()  # a failed fetch raises here, after this batch is marked
     return report
+
+
+def ramped_batches(uids: list[int], size: int) -> list[list[int]]:
+    """`uids` in batches of `size`, the first ones smaller (25, 50, 100...): storing starts as
+    soon as a few mails are parsed, while the next, larger batch is fetched and parsed."""
+    batches, start, step = [], 0, min(size, FIRST_BATCH)
+    while start < len(uids):
+        batches.append(uids[start:start + step])
+        start, step = start + step, min(size, step * 2)
+    return batches
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from daemon.adapters.sdnotify import Notifier
 from daemon.app import App
 from daemon.config import Config
 from daemon.logs import configure_logging
+from daemon.processes import start_method
 from daemon.readers import PassReport, maildir_box, one_pass, run_imap_reader, run_maildir_reader
 from daemon.sender import Sender, SendReport
 
@@ -42,14 +43,17 @@ def run_once(app: App, clock: Clock = real_clock, sender_process: bool = False,
     while the mailboxes are read (as in the daemon), then once more at the end. With
     `sender_process` (and two CPUs), the sender works in a process of its own meanwhile, its
     clock the real one or `fixed_now`; if that process fails, this one sends what is left."""
-    app.parser.start()
     if sender_process and (os.cpu_count() or 1) >= 2:
         return _run_once_beside_a_sender(app, clock, fixed_now)
+    app.parser.start(fork=True)
     return asyncio.run(_run_once(app, clock))
 
 
 def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None) -> tuple[PassReport, SendReport]:
-    context = get_context("spawn")
+    method = start_method()
+    if method == "fork":
+        app.db.dispose()  # the child opens its own connections; none may be shared
+    context = get_context("fork") if method == "fork" else get_context("spawn")
     done = context.Event()
     receive, send = context.Pipe(duplex=False)
     level = logging.getLogger().getEffectiveLevel()
@@ -57,6 +61,7 @@ def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None
                               name="postdesk-sender", daemon=True)
     process.start()
     send.close()
+    app.parser.start(fork=True)  # after the sending process: a fork is taken only from a single thread
     try:
         intake = _read_every_mailbox(app, clock)
     finally:
