@@ -62,7 +62,7 @@ def main() -> None:
         dovecot.append_many(user.name, mails)
         before = raw_ceiling(dovecot, user.name, len(mails))
         config = write_config(root, url, dovecot, user, sink[1], args.notify)
-        elapsed, peak = timed_run_once(config, args.profile, sink[0].pid)
+        elapsed, peak, started = timed_run_once(config, args.profile, sink[0].pid)
         taken = len(dovecot.folder_uids(user.name, "Postdesk/Processed"))
         after = raw_ceiling(dovecot, user.name, len(mails), "Postdesk/Processed")
         ceiling = (before + after) / 2  # this machine's speed drifts; the mean of both sides of the run
@@ -73,6 +73,7 @@ def main() -> None:
               f"{', agents notified' if args.notify else ''}): {len(mails)} mails in {elapsed:.2f} s = "
               f"{rate:,.0f} mails/s = {rate / ceiling:.0%} of the ceiling; peak memory {peak:.0f} MB")
         print(f"  mails moved to Processed: {taken}; mails the SMTP sink received: {sink_count(root)}")
+        print(f"  acknowledgements at the sink after the start: {sink_timeline(root, started)}")
         if args.latency:
             latency(root, config, dovecot, user, args.latency)
     finally:
@@ -94,6 +95,15 @@ def start_sink(log: Path) -> tuple[subprocess.Popen[str], int]:
 def sink_count(root: Path) -> int:
     path = root / "sink.log"
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def sink_timeline(root: Path, started: float) -> str:
+    """When the first, middle and last acknowledgement reached the sink: sending keeps pace with
+    intake when the last comes soon after the run's last mail is stored."""
+    arrivals = [float(line.split(" ", 1)[0]) - started for line in (root / "sink.log").read_text().splitlines()]
+    if not arrivals:
+        return "none"
+    return f"first {arrivals[0]:.2f} s, half {arrivals[len(arrivals) // 2]:.2f} s, last {arrivals[-1]:.2f} s"
 
 
 def raw_ceiling(dovecot: Dovecot, user: str, count: int, folder: str = "INBOX") -> float:
@@ -148,12 +158,14 @@ level = "WARNING"
     return config
 
 
-def timed_run_once(config: Path, profile: str | None = None, sink_pid: int = 0) -> tuple[float, float]:
+def timed_run_once(config: Path, profile: str | None = None, sink_pid: int = 0) -> tuple[float, float, float]:
+    """Seconds the run took, its peak memory in MB, and when it started (time.time())."""
     subprocess.run([sys.executable, "-m", "daemon", "-c", str(config), "migrate"], check=True,
                    capture_output=True)
     log = config.parent / "run-once.log"
     with open(log, "wb") as stderr:  # a file: a pipe nobody reads would fill and block the run
         busy_before = machine_busy()
+        started_at = time.time()
         started = time.perf_counter()
         command = [sys.executable, "-m", "daemon", "-c", str(config), "run", "--once"]
         if profile:
@@ -169,7 +181,7 @@ def timed_run_once(config: Path, profile: str | None = None, sink_pid: int = 0) 
           f"by process: {cpu.summary()}")
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"run --once failed: {log.read_text()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, started_at
 
 
 class CpuWatch:
