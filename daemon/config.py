@@ -71,6 +71,9 @@ class ImapConfig:
     idle: bool = True
     poll_interval: timedelta = timedelta(seconds=30)
     idle_renew: timedelta = timedelta(minutes=25)
+    # While mail keeps arriving, look again this long after each pass rather than wait for IDLE
+    # (Dovecot, for one, announces new mail over IDLE half a second after it comes); 0: off.
+    burst_recheck: timedelta = timedelta(seconds=0.1)
     batch_size: int = 200
     timeout: timedelta = timedelta(seconds=60)
     ca_file: str = field(default="", metadata={"path": True})
@@ -88,6 +91,8 @@ class ImapConfig:
             problems.append((("idle_renew",), "idle_renew must be under 29 minutes (RFC 2177)"))
         if not 1 <= self.batch_size <= 5000:
             problems.append((("batch_size",), "batch_size must be between 1 and 5000"))
+        if self.burst_recheck > timedelta(seconds=60):
+            problems.append((("burst_recheck",), "burst_recheck must be at most 60 seconds (0 turns it off)"))
         return problems
 
 

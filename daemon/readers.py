@@ -26,6 +26,7 @@ from daemon.store.models import MailboxState
 
 log = logging.getLogger(__name__)
 FIRST_BATCH = 25
+BURST_QUIET = 1.0  # seconds without new mail after which a reader goes back to IDLE or polling
 Clock = Callable[[], datetime]
 
 
@@ -277,11 +278,18 @@ def _imap_session(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Cl
                   on_mail: Callable[[], None]) -> None:
     assert mailbox.imap is not None
     config = mailbox.imap
+    last_mail = -BURST_QUIET
     while not stop.is_set():
         report = imap_pass(app, mailbox, imap, clock, stop)
         if report.taken or report.quarantined:
             on_mail()
-        if config.idle and imap.has_idle:
+            last_mail = time.monotonic()
+        if config.burst_recheck and time.monotonic() - last_mail < BURST_QUIET:
+            # Mail is coming in: look again shortly (a NOOP lets the server show what came
+            # meanwhile) instead of waiting for IDLE, which some servers answer late.
+            stop.wait(config.burst_recheck.total_seconds())
+            imap.noop()
+        elif config.idle and imap.has_idle:
             imap.idle_until(config.idle_renew.total_seconds(), stop)
         else:
             deadline = time.monotonic() + config.poll_interval.total_seconds()

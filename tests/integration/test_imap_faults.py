@@ -182,3 +182,31 @@ def test_a_server_without_idle_is_polled(tmp_path: Path, dovecot_without_move_id
         stop_event.set()
         thread.join(timeout=10)
         app.close()
+
+
+def test_while_mail_keeps_coming_the_reader_looks_again_soon_then_goes_back_to_its_schedule(
+        tmp_path: Path, dovecot_without_move_idle: Dovecot, sqlite_url: str) -> None:
+    """burst_recheck: after a pass that took mail, the reader looks again every 0.1 s for a
+    second (Dovecot announces mail over IDLE only ~0.5 s after it comes); once mail stops, it
+    waits as configured (here: polls every 30 s, the server having no IDLE)."""
+    from daemon.readers import BURST_QUIET, run_imap_reader
+
+    server = dovecot_without_move_idle
+    user = server.new_user()
+    app = Site(tmp_path, sqlite_url, agents="").imap(server, user, poll_interval=30, burst_recheck=0.1).app()
+    stop_event = threading.Event()
+    thread = threading.Thread(target=run_imap_reader, args=(app, app.config.mailboxes[0], lambda: NOW, stop_event))
+    try:
+        server.append(user.name, raw_mail(message_id="<first@c.example>", subject="first"))
+        thread.start()
+        assert wait_until(lambda: counts(app)[1] == 1, 10)
+        time.sleep(0.3)
+        server.append(user.name, raw_mail(message_id="<burst@c.example>", subject="burst", sender="b@c.example"))
+        assert wait_until(lambda: counts(app)[1] == 2, 3), "a mail during a burst is taken in at once"
+        time.sleep(BURST_QUIET + 0.5)
+        server.append(user.name, raw_mail(message_id="<later@c.example>", subject="later", sender="l@c.example"))
+        assert not wait_until(lambda: counts(app)[1] == 3, 3), "after the burst, the poll interval applies again"
+    finally:
+        stop_event.set()
+        thread.join(timeout=10)
+        app.close()

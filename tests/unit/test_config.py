@@ -128,6 +128,15 @@ def test_imap_plain_only_on_loopback(tmp_path: Path) -> None:
     assert "loopback" in problems[0]
 
 
+def test_imap_burst_recheck_is_a_short_duration(tmp_path: Path) -> None:
+    imap = '  [mailboxes.imap]\n  host = "imap.example.com"\n  burst_recheck = '
+    text = GOOD.replace('  [mailboxes.maildir]\n  path = "mail"', imap + '0.25')
+    imap_config = load_config(write(tmp_path, text), {}).mailboxes[0].imap
+    assert imap_config is not None and imap_config.burst_recheck == timedelta(seconds=0.25)
+    problems = problems_of(tmp_path, GOOD.replace('  [mailboxes.maildir]\n  path = "mail"', imap + '"5m"'))
+    assert len(problems) == 1 and "burst_recheck must be at most 60 seconds" in problems[0]
+
+
 def test_missing_file_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "absent.toml", {})
