@@ -3,13 +3,16 @@ raw ceiling measured in the same run (imapclient fetching the same mails, BODY.P
 batches of 200, and mail-parser parsing each; storing nothing).
 
     .venv/bin/python bench/intake.py [--count 2000] [--db sqlite|postgresql] [--notify]
-                                     [--latency 200]
+                                     [--latency 200 [--gap 0.05]]
 
 The mails are those of bench/parse.py (Gmail/Outlook/Thunderbird shapes, attachments in
 about one in six, koi8-r, a DSN now and then). Postdesk runs with the shipped rules and
 sends each acknowledgement to an aiosmtpd in its own process; `--notify` also mails the
 agents about each new ticket. `--latency N` then starts `postdesk run` (IMAP IDLE) and
-appends N mails one by one, measuring arrival to acknowledgement at the SMTP sink.
+appends N mails one by one, `--gap` seconds apart, measuring arrival to acknowledgement at
+the SMTP sink. (Dovecot announces a mail over IDLE about 0.5 s after it arrives; while mail
+keeps coming, Postdesk looks again every `burst_recheck` instead: compare --gap 0.05 with
+--gap 2.)
 Goal (issue 4 and FIGURES.md): at least half the raw ceiling; p50 latency under 0.3 s.
 """
 
@@ -48,6 +51,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--notify", action="store_true", help="also notify the agents of each new ticket")
     parser.add_argument("--latency", type=int, default=0, metavar="N")
+    parser.add_argument("--gap", type=float, default=0.05, metavar="SECONDS",
+                        help="with --latency: the time between two appended mails (default 0.05)")
     parser.add_argument("--profile", metavar="FILE", help="record the timed run with py-spy (collapsed stacks, "
                         "all threads and processes) into FILE; times are then not comparable")
     args = parser.parse_args()
@@ -75,7 +80,7 @@ def main() -> None:
         print(f"  mails moved to Processed: {taken}; mails the SMTP sink received: {sink_count(root)}")
         print(f"  acknowledgements at the sink after the start: {sink_timeline(root, started)}")
         if args.latency:
-            latency(root, config, dovecot, user, args.latency)
+            latency(root, config, dovecot, user, args.latency, args.gap)
     finally:
         sink[0].stdin.close()  # type: ignore[union-attr]
         sink[0].wait(timeout=10)
@@ -252,7 +257,7 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def latency(root: Path, config: Path, dovecot: Dovecot, user, count: int) -> None:  # type: ignore[no-untyped-def]
+def latency(root: Path, config: Path, dovecot: Dovecot, user, count: int, gap: float) -> None:  # type: ignore[no-untyped-def]
     log = open(root / "daemon.log", "wb")  # noqa: SIM115
     daemon = subprocess.Popen([sys.executable, "-m", "daemon", "-c", str(config), "run"], stderr=log)
     time.sleep(3)
@@ -265,7 +270,7 @@ def latency(root: Path, config: Path, dovecot: Dovecot, user, count: int) -> Non
         raw = raw.replace(b"Subject: Re: [Support #", b"Subject: Re: [Case #")
         sent[message_id] = time.time()
         dovecot.append(user.name, raw)
-        time.sleep(0.05)
+        time.sleep(gap)
     deadline = time.time() + 60
     while sink_count(root) - before < len([1 for _ in sent]) * 0.95 and time.time() < deadline:
         time.sleep(0.2)
@@ -279,7 +284,7 @@ def latency(root: Path, config: Path, dovecot: Dovecot, user, count: int) -> Non
             arrived[parent] = float(when)
     delays = [arrived[m] - sent[m] for m in sent if m in arrived]
     print(f"latency, arrival in Dovecot to acknowledgement at the SMTP sink ({len(delays)} of {count} mails, "
-          f"one every 50 ms, IDLE): p50 {percentile(delays, 0.5) * 1000:.0f} ms, "
+          f"one every {gap * 1000:.0f} ms, IDLE): p50 {percentile(delays, 0.5) * 1000:.0f} ms, "
           f"p95 {percentile(delays, 0.95) * 1000:.0f} ms, p99 {percentile(delays, 0.99) * 1000:.0f} ms")
 
 
