@@ -93,9 +93,11 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        # cache_size: 64 MB of pages, so the indexes intake updates stay in memory
+        # cache_size: 64 MB of pages, so the indexes intake updates stay in memory; temp_store:
+        # the journal of each mail's SAVEPOINT in memory, not in a temporary file (a write call
+        # per page a mail changes, two thirds of intake's system calls)
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL",
-                       f"busy_timeout={int(LOCK_WAIT * 1000)}", "cache_size=-65536"):
+                       f"busy_timeout={int(LOCK_WAIT * 1000)}", "cache_size=-65536", "temp_store=MEMORY"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
