@@ -89,13 +89,26 @@ def _sender_report(process: BaseProcess, receive: Connection) -> SendReport | No
 
 def send_until_done(config: Config, fixed_now: datetime | None, level: int, done: ProcessEvent,
                     results: Connection) -> None:
-    """The sending process of `run --once`: drains the outbox until the intake is done, then
-    once more, and hands its report back."""
+    """The sending process of `run --once`: drains the outbox until the intake is done (or the
+    process that started it is gone, killed say: then it sends what is queued and ends rather
+    than linger), then once more, and hands its report back."""
     configure_logging(level)
+    parent = os.getppid()
     app = App.from_config(config, migrate=False, rules=False)
+
+    async def intake_done(pause: float) -> bool:
+        if await asyncio.to_thread(done.wait, pause):
+            return True
+        if os.getppid() != parent:
+            log.warning("the intake process is gone; sending what is queued, then stopping")
+            return True
+        return False
+
     try:
         clock: Clock = (lambda: fixed_now) if fixed_now is not None else real_clock
-        results.send(asyncio.run(_drain_until(app, clock, lambda pause: asyncio.to_thread(done.wait, pause))))
+        report = asyncio.run(_drain_until(app, clock, intake_done))
+        with contextlib.suppress(OSError):  # nobody left to read it
+            results.send(report)
     finally:
         app.close()
         results.close()
