@@ -158,8 +158,15 @@ def _mark_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, batch: _Bat
 
 
 def remember_uidvalidity(app: App, mailbox: MailboxConfig, imap: ImapMailbox) -> None:
+    """Record the folder's UIDVALIDITY (a change means a re-scan). Read first: most passes find
+    it unchanged and need no write transaction (a reader looks again often during bursts)."""
     assert mailbox.imap is not None
     folder = mailbox.imap.folder
+    with app.db.read() as session:
+        known = session.scalar(select(MailboxState.uidvalidity).where(MailboxState.mailbox == mailbox.name,
+                                                                      MailboxState.folder == folder))
+    if known == imap.uidvalidity:
+        return
     with app.db.write() as session:
         state = session.scalar(select(MailboxState).where(MailboxState.mailbox == mailbox.name,
                                                           MailboxState.folder == folder))
