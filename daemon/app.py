@@ -6,7 +6,6 @@ Built once by `cli.py` and handed to intake, the sender and the timers.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 
 from daemon.config import Config
@@ -15,7 +14,7 @@ from daemon.core.rules.model import RuleSet
 from daemon.core.values import AgentView, ContactView, LifecyclePolicy, MailboxView, Setup
 from daemon.errors import ConfigError
 from daemon.parsing import Parser
-from daemon.rulefiles import load_contacts, load_ruleset, read_rule_files
+from daemon.rulefiles import load_contacts, load_ruleset
 from daemon.store.contacts import store_contacts
 from daemon.store.db import Database
 from daemon.store.migrate import ensure_schema
@@ -24,19 +23,12 @@ from daemon.templates import load_renderer
 log = logging.getLogger(__name__)
 
 
-def load_rules_or_fail(config: Config) -> tuple[RuleSet, tuple[str, ...]]:
-    """The rule set (or a ConfigError with every problem) and the groups it assigns round robin."""
-    files = read_rule_files(config.paths.rules, config.base_dir)
-    rules, problems = load_ruleset(config, files)
+def load_rules_or_fail(config: Config) -> RuleSet:
+    """The rule set, or a ConfigError with every problem."""
+    rules, problems = load_ruleset(config)
     if problems:
         raise ConfigError(problems)
-    return rules, round_robin_groups(files)
-
-
-def round_robin_groups(files: dict[str, str]) -> tuple[str, ...]:
-    """The groups rule files assign round robin to (`assign = { round_robin = "l1" }`)."""
-    found = {g for text in files.values() for g in re.findall(r"round_robin\s*=\s*[\"']([^\"']+)[\"']", text)}
-    return tuple(sorted(found))
+    return rules
 
 
 def load_contacts_or_fail(config: Config) -> tuple[ContactView, ...]:
@@ -89,14 +81,13 @@ class App:
     setup: Setup
     renderer: Renderer
     rules: RuleSet = field(default_factory=RuleSet)
-    round_robin: tuple[str, ...] = ()  # the groups rules assign round robin (their last owner is looked up)
     parser: Parser = field(default_factory=lambda: Parser(0))
 
     @classmethod
     def from_config(cls, config: Config, migrate: bool = True, rules: bool = True) -> App:
         """Everything one running Postdesk needs; broken rule or contacts files are a ConfigError.
         `rules=False`: for commands that only read tickets, which broken rule files must not stop."""
-        ruleset, round_robin = load_rules_or_fail(config) if rules else (RuleSet(), ())
+        ruleset = load_rules_or_fail(config) if rules else RuleSet()
         contacts = load_contacts_or_fail(config) if rules else ()
         db = Database(config.database.url, config.base_dir)
         if migrate:
@@ -104,13 +95,13 @@ class App:
             if contacts:
                 store_contacts(db, contacts)
         return cls(config=config, db=db, setup=core_setup(config), renderer=load_renderer(config.paths.templates),
-                   rules=ruleset, round_robin=round_robin,
+                   rules=ruleset,
                    parser=Parser(Parser.workers_for(config.intake.parse_workers)))
 
     def reload_rules(self) -> bool:
         """SIGHUP: the new rule files, or the old ones kept (and why logged) if they are broken."""
         try:
-            self.rules, self.round_robin = load_rules_or_fail(self.config)
+            self.rules = load_rules_or_fail(self.config)
         except ConfigError as error:
             log.error("rule files not reloaded; the old rules stay in force:\n%s", error)
             return False

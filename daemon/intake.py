@@ -81,21 +81,18 @@ def take_in_many(app: App, arrivals: list[Arrival], parsed: Parsing | None = Non
     prepared: dict[int, Prepared] = {}
     unreadable: dict[int, tuple[str, InboundMail | None]] = {}
     again: dict[int, BaseException] = {}
-    try:
-        with app.db.write() as session:
-            connection = session.connection()
-            for index, found in enumerate(_prepare_all(app, arrivals, parsed or start_parsing(app, arrivals))):
-                if isinstance(found, tuple):
-                    unreadable[index] = found
-                    continue
-                prepared[index] = found
-                outcome = _in_savepoint(app, connection, found)
-                if isinstance(outcome, IntakeResult):
-                    results[index] = outcome
-                else:
-                    again[index] = outcome
-    except OperationalError as error:
-        raise TemporaryError(f"database unavailable: {str(error).splitlines()[0]}") from error
+    with app.db.write() as session:  # a database that is busy or gone: TemporaryError
+        connection = session.connection()
+        for index, found in enumerate(_prepare_all(app, arrivals, parsed or start_parsing(app, arrivals))):
+            if isinstance(found, tuple):
+                unreadable[index] = found
+                continue
+            prepared[index] = found
+            outcome = _in_savepoint(app, connection, found)
+            if isinstance(outcome, IntakeResult):
+                results[index] = outcome
+            else:
+                again[index] = outcome
     for index, result in enumerate(results):
         if result is not None:
             _logged(result, arrivals[index].mailbox)
@@ -167,8 +164,6 @@ def _alone(app: App, item: Prepared, first_error: BaseException) -> IntakeResult
         try:
             with app.db.write() as session:
                 return _logged(_decide_and_apply(app, session.connection(), item), mailbox)
-        except OperationalError as failure:
-            raise TemporaryError(f"database unavailable: {str(failure).splitlines()[0]}") from failure
         except (IntegrityError, StaleDataError) as failure:
             error = failure
         except TemporaryError:
@@ -186,7 +181,7 @@ def _alone(app: App, item: Prepared, first_error: BaseException) -> IntakeResult
 def _decide_and_apply(app: App, connection: Connection, item: Prepared) -> IntakeResult:
     intake, now = item.intake, item.now
     mail, mailbox = intake.mail, intake.mailbox
-    facts = gather(connection, mail, item.keys, intake.fingerprint, now, round_robin=app.round_robin)
+    facts = gather(connection, mail, item.keys, intake.fingerprint, now, round_robin=app.rules.round_robin)
     decision = decide(mail, facts, app.setup, mailbox, now, app.rules)
     if decision.verdict is Verdict.DUPLICATE:
         return IntakeResult(decision.verdict, decision.reason, None, mail.message_id)

@@ -64,13 +64,12 @@ def template_kinds(templates_dir: str | Path | None) -> frozenset[str]:
     return frozenset(kind.value for kind in OutboundKind if kind.value in names and not kind.to_agents)
 
 
-def load_ruleset(config: Config, files: dict[str, str] | None = None) -> tuple[RuleSet, list[Problem]]:
-    """The compiled rules of `paths.rules` (or of `files`, already read), and every problem in them."""
-    if files is None:
-        try:
-            files = read_rule_files(config.paths.rules, config.base_dir)
-        except ConfigError as error:
-            return RuleSet(), error.problems
+def load_ruleset(config: Config) -> tuple[RuleSet, list[Problem]]:
+    """The compiled rules of `paths.rules`, and every problem in them."""
+    try:
+        files = read_rule_files(config.paths.rules, config.base_dir)
+    except ConfigError as error:
+        return RuleSet(), error.problems
     return load_rules(
         files,
         agents=[agent.email for agent in config.agents],

@@ -73,7 +73,6 @@ class Sender:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.concurrency = app.config.outbound.concurrency
-        self.batch = CLAIM_BATCH
         self.connections: list[Connection] = [self._connection() for _ in range(self.concurrency)]
 
     def _connection(self) -> Connection:
@@ -86,7 +85,7 @@ class Sender:
     async def drain(self) -> SendReport:
         """Send everything due now; return when nothing due is left."""
         report = SendReport()
-        items = await asyncio.to_thread(outbox.claim_due, self.app.db, self.worker, self.clock(), self.batch)
+        items = await asyncio.to_thread(outbox.claim_due, self.app.db, self.worker, self.clock(), CLAIM_BATCH)
         while items:
             done = await self._deliver_all(items)
             items = await asyncio.to_thread(self._record_all_and_claim, done, report)
@@ -125,7 +124,7 @@ class Sender:
         with self.app.db.write() as session:
             for item, outcome in done:
                 self._record(session, item, outcome, report, now)
-            return outbox.claim_due_in(session, self.app.db.is_sqlite, self.worker, now, self.batch)
+            return outbox.claim_due_in(session, self.app.db.is_sqlite, self.worker, now, CLAIM_BATCH)
 
     def _record(self, session: Session, item: OutboxItem, outcome: Outcome, report: SendReport,
                 now: datetime) -> None:

@@ -3,7 +3,7 @@ then marked sent, retried with backoff, or failed with an event on the ticket.
 
 A crash after the claim leaves the row `sending`; when its lease runs out another pass
 claims it again. So a mail is sent twice only if the crash fell between the server's
-accept and `mark_sent`.
+accept and the commit that records it (`sent_in`; the sender records a batch at a time).
 """
 
 from __future__ import annotations
@@ -63,21 +63,10 @@ def claim_due_in(session: Session, sqlite: bool, worker: str, now: datetime, lim
                        r.raw, r.attempts + 1, r.created_at) for r in rows]
 
 
-def mark_sent(db: Database, item: OutboxItem, now: datetime, note: str = "") -> None:
-    with db.write() as session:
-        sent_in(session, item, now, note)
-
-
 def sent_in(session: Session, item: OutboxItem, now: datetime, note: str = "") -> None:
     execute(session, SENT, {"row": item.id, "at": now, "note": note[:2000]})
     if note:
         _event(session, item, now, "delivery_partial", note)
-
-
-def mark_retry(db: Database, item: OutboxItem, error: str, now: datetime, retry_for: timedelta,
-               max_backoff: timedelta, recipients: tuple[str, ...] | None = None) -> bool:
-    with db.write() as session:
-        return retry_in(session, item, error, now, retry_for, max_backoff, recipients)
 
 
 def retry_in(session: Session, item: OutboxItem, error: str, now: datetime, retry_for: timedelta,
@@ -94,11 +83,6 @@ def retry_in(session: Session, item: OutboxItem, error: str, now: datetime, retr
         values["recipients"] = list(recipients)
     session.execute(update(OUTBOX).where(OUTBOX.c.id == item.id).values(**values))
     return True
-
-
-def mark_failed(db: Database, item: OutboxItem, error: str, now: datetime) -> None:
-    with db.write() as session:
-        failed_in(session, item, error, now)
 
 
 def failed_in(session: Session, item: OutboxItem, error: str, now: datetime) -> None:

@@ -26,6 +26,14 @@ def tickets(app) -> int:  # type: ignore[no-untyped-def]
         return session.scalar(select(func.count()).select_from(Ticket)) or 0
 
 
+def takes_in_the_one_mail(app, dovecot: Dovecot, user: MailUser) -> None:  # type: ignore[no-untyped-def]
+    """A pass logs in, takes the mail in as a ticket and moves it out of INBOX."""
+    intake, _ = run_once(app, lambda: NOW)
+    assert (intake.taken, intake.errors) == (1, [])
+    assert tickets(app) == 1
+    assert dovecot.folder_uids(user.name, "INBOX") == []
+
+
 def mailbox_with_one_mail(dovecot: Dovecot, tag: str) -> tuple[MailUser, int]:
     """A new user with one customer mail in INBOX; the user as the config sees it (no password)."""
     user = dovecot.new_user("oauth")
@@ -44,11 +52,8 @@ def test_token_from_file_logs_in_and_mail_is_taken_in(tmp_path: Path, dovecot_oa
     app = Site(tmp_path, sqlite_url).imap(dovecot_oauth, user, auth="xoauth2",
                                           oauth_token_file=str(token_file)).app()
     try:
-        intake, _ = run_once(app, lambda: NOW)
-        assert (intake.taken, intake.errors) == (1, [])
-        assert tickets(app) == 1
+        takes_in_the_one_mail(app, dovecot_oauth, user)
         assert token in oauth_introspection.tokens_seen
-        assert dovecot_oauth.folder_uids(user.name, "INBOX") == []
         assert len(dovecot_oauth.folder_uids(user.name, "Postdesk/Processed")) == 1
     finally:
         app.close()
@@ -66,11 +71,8 @@ def test_token_from_command_logs_in_and_mail_is_taken_in(tmp_path: Path, dovecot
     app = Site(tmp_path, sqlite_url).imap(dovecot_oauth, user, auth="xoauth2", oauth_token_command=command).app()
     try:
         before = oauth_introspection.request_count
-        intake, _ = run_once(app, lambda: NOW)
-        assert (intake.taken, intake.errors) == (1, [])
-        assert tickets(app) == 1
+        takes_in_the_one_mail(app, dovecot_oauth, user)
         assert oauth_introspection.tokens_seen[before:] == [token]
-        assert dovecot_oauth.folder_uids(user.name, "INBOX") == []
     finally:
         app.close()
 
@@ -97,10 +99,7 @@ def test_rejected_token_keeps_the_mail_until_a_valid_token_comes(tmp_path: Path,
         assert tickets(app) == 0
 
         token_file.write_text(oauth_introspection.issue(user.name))  # the token helper refreshed it
-        intake, _ = run_once(app, lambda: NOW)
-        assert (intake.taken, intake.errors) == (1, [])
-        assert tickets(app) == 1
-        assert dovecot_oauth.folder_uids(user.name, "INBOX") == []
+        takes_in_the_one_mail(app, dovecot_oauth, user)
     finally:
         app.close()
 

@@ -135,9 +135,10 @@ def test_outbox_claim_retry_fail_and_lease_expiry(db_url: str, tmp_path: Path) -
         assert queued == 3
         items = outbox.claim_due(app.db, "w1", NOW, 10)
         assert len(items) == 3 and outbox.claim_due(app.db, "w2", NOW, 10) == []
-        assert outbox.mark_retry(app.db, items[0], "451 later", NOW, timedelta(hours=1), timedelta(minutes=5))
-        outbox.mark_failed(app.db, items[1], "550 no such user", NOW)
-        outbox.mark_sent(app.db, items[2], NOW)
+        with app.db.write() as session:
+            assert outbox.retry_in(session, items[0], "451 later", NOW, timedelta(hours=1), timedelta(minutes=5))
+            outbox.failed_in(session, items[1], "550 no such user", NOW)
+            outbox.sent_in(session, items[2], NOW)
         assert outbox.claim_due(app.db, "w1", NOW, 10) == []  # the retry is not due yet
         assert len(outbox.claim_due(app.db, "w1", NOW + timedelta(minutes=10), 10)) == 1
         # a claim whose worker died is taken again once its lease runs out

@@ -393,3 +393,11 @@ def test_check_config_reports_rule_and_contact_problems(tmp_path) -> None:
     (tmp_path / "postdesk.toml").write_text(config)
     problems = check_all(tmp_path / "postdesk.toml", {})
     assert [(Path(p.file).name, p.line) for p in problems] == [("10-x.toml", 3), ("contacts.csv", 2)]
+
+
+def test_the_rule_set_names_the_groups_it_assigns_round_robin() -> None:
+    files = {"a.toml": '[[rule]]\nname = "one"\nthen = { assign = { round_robin = "l2" } }\n'
+                       '# then = { assign = { round_robin = "l9" } }  (a comment names no group)\n'
+                       '[[rule]]\nname = "two"\n[rule.then]\nassign = { round_robin = "l1" }\n'}
+    rules, problems = load_rules(files, groups=["l1", "l2"])
+    assert problems == [] and rules.round_robin == ("l1", "l2")

@@ -64,7 +64,21 @@ def load_rules(files: Mapping[str, str], agents: Collection[str] = (), groups: C
         rules += _file_rules(file, scope, registries, refs, problems)
     unique = _unique(rules, problems)
     order = {name: index for index, name in enumerate(sorted(files, key=file_order))}
-    return RuleSet(unique, modules), sorted(problems, key=lambda p: (order.get(p.file, 0), p.line))
+    return (RuleSet(unique, modules, _round_robin_groups(parsed)),
+            sorted(problems, key=lambda p: (order.get(p.file, 0), p.line)))
+
+
+def _round_robin_groups(files: list[_File]) -> tuple[str, ...]:
+    """The groups the rules' `then = { assign = { round_robin = "GROUP" } }` name."""
+    found = set()
+    for file in files:
+        rules = file.table.get("rule", [])
+        for rule in rules if isinstance(rules, list) else []:
+            then = rule.get("then") if isinstance(rule, dict) else None
+            assign = then.get("assign") if isinstance(then, dict) else None
+            if isinstance(assign, dict) and isinstance(assign.get("round_robin"), str):
+                found.add(assign["round_robin"])
+    return tuple(sorted(found))
 
 
 def file_order(name: str) -> tuple[str, str]:

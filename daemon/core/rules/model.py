@@ -196,3 +196,4 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...] = ()
     modules: tuple[tuple[str, str], ...] = ()  # module name -> the agent who owns it
+    round_robin: tuple[str, ...] = ()  # the groups rules assign round robin (intake looks up their last owner)
