@@ -195,25 +195,47 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daemon.runtime import Daemon, run_once
+    if args.now and not args.once:
+        print("postdesk: --now works only with --once", file=sys.stderr)
+        return EX_USAGE
+    if args.once:
+        return _run_once(args)
+    from daemon.app import App
+    from daemon.runtime import Daemon
 
-    app = open_app(args)
+    app = App.from_config(load(args))
     try:
-        if args.once:
-            fixed = args.now
-            intake, sent = run_once(app, (lambda: fixed) if fixed else _utcnow, sender_process=True, fixed_now=fixed)
-            print(f"taken in: {intake.taken}, quarantined: {intake.quarantined}, already taken: "
-                  f"{intake.duplicates}; sent: {sent.sent}, to retry: {sent.retried}, failed: {sent.failed}",
-                  file=sys.stderr)
-            for error in intake.errors + sent.errors:
-                print(f"error: {error}", file=sys.stderr)
-            return EX_FAIL if intake.errors or sent.failed else EX_OK
-        if args.now:
-            print("postdesk: --now works only with --once", file=sys.stderr)
-            return EX_USAGE
         return asyncio.run(Daemon(app, os.environ.get("NOTIFY_SOCKET")).run())
     finally:
         app.close()
+
+
+def _run_once(args: argparse.Namespace) -> int:
+    from daemon.feeder import Feeder
+
+    config = load(args)
+    fixed = args.now
+    # First thing, before the imports and loading below: the IMAP mail is fetched and parsed
+    # meanwhile by a process of its own.
+    feeder = Feeder.start(config, fixed)
+    try:
+        from daemon.app import App
+        from daemon.runtime import run_once
+
+        app = App.from_config(config)
+        try:
+            intake, sent = run_once(app, (lambda: fixed) if fixed else _utcnow, sender_process=True,
+                                    fixed_now=fixed, feeder=feeder)
+        finally:
+            app.close()
+    finally:
+        if feeder is not None:
+            feeder.close()
+    print(f"taken in: {intake.taken}, quarantined: {intake.quarantined}, already taken: "
+          f"{intake.duplicates}; sent: {sent.sent}, to retry: {sent.retried}, failed: {sent.failed}", file=sys.stderr)
+    for error in intake.errors + sent.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return EX_FAIL if intake.errors or sent.failed else EX_OK
 
 
 def _utcnow() -> datetime:

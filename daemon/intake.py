@@ -29,7 +29,7 @@ from daemon.core.rules.engine import alert_key
 from daemon.core.tickets import new_ticket_view
 from daemon.core.values import Decision, Facts, InboundMail, OutboundMail, ThreadKeys, Verdict
 from daemon.errors import TemporaryError
-from daemon.parsing import ParseJob
+from daemon.parsing import job_for
 from daemon.store.apply import Intake, allocate_number, apply_decision, store_blob, write_quarantine
 from daemon.store.fast import savepoint
 from daemon.store.gather import gather
@@ -114,10 +114,7 @@ class Parsing:
 def start_parsing(app: App, arrivals: list[Arrival]) -> Parsing:
     """Hand a batch to the parser now; `take_in_many` reads the results. Readers start the
     next batch's parsing before storing the current one, so the worker never waits."""
-    limit = int(app.config.intake.max_mail_size)
-    jobs = [ParseJob(a.raw if len(a.raw) <= limit else b"", a.now, app.setup.max_attachment_bytes,
-                     app.setup.reply_languages) for a in arrivals]
-    return Parsing(app.parser.parse_all(jobs))
+    return Parsing(app.parser.parse_all([job_for(a.raw, a.now, app.config.intake) for a in arrivals]))
 
 
 def _prepare_all(app: App, arrivals: list[Arrival],

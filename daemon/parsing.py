@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -17,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
 
+from daemon.config import IntakeConfig
 from daemon.core.parse import parse
 from daemon.core.values import InboundMail
-from daemon.processes import start_method
+from daemon.processes import end_with_parent, name_this_process, start_method
 
 log = logging.getLogger(__name__)
 MIN_BATCH = 8  # fewer mails than this are parsed inline (the hand-over costs more)
@@ -33,6 +32,13 @@ class ParseJob:
     reply_languages: tuple[str, ...]
 
 
+def job_for(raw: bytes, received_at: datetime, limits: IntakeConfig) -> ParseJob:
+    """What the parser gets for one raw mail; over `max_mail_size`, nothing (intake quarantines
+    such a mail unparsed)."""
+    return ParseJob(raw if len(raw) <= int(limits.max_mail_size) else b"", received_at,
+                    int(limits.max_attachment_size), limits.reply_languages)
+
+
 def parse_job(job: ParseJob) -> InboundMail | str:
     """Runs in the worker: the parsed mail, or the error as text (the parser promises never to
     raise; if it does, the mail is quarantined with this reason)."""
@@ -43,16 +49,10 @@ def parse_job(job: ParseJob) -> InboundMail | str:
         return f"the parser failed: {type(error).__name__}: {error}"
 
 
-def _exit_with_parent(parent: int) -> None:
-    """In the worker: leave when the process that started it is gone (killed with SIGKILL,
-    say), instead of lingering as an orphan."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+def _worker_started(parent: int) -> None:
+    """In the worker, first: its name for `ps`, and an end with the process that started it."""
+    name_this_process("postdesk-parse")
+    end_with_parent(parent)
 
 
 class Parser:
@@ -91,7 +91,7 @@ class Parser:
     def _worker_pool(self, method: str = "spawn") -> ProcessPoolExecutor:
         if self.pool is None:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context(method),
-                                            initializer=_exit_with_parent, initargs=(os.getpid(),))
+                                            initializer=_worker_started, initargs=(os.getpid(),))
         return self.pool
 
     def _pooled(self, results: Iterator[InboundMail | str], jobs: Sequence[ParseJob]) -> Iterator[InboundMail | str]:

@@ -9,23 +9,23 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 
-from daemon.adapters.imap import NETWORK_ERRORS, FetchedMail, ImapMailbox
+from daemon.adapters.imap import NETWORK_ERRORS, FetchedMail, ImapMailbox, connect_imap, ramped_batches
 from daemon.adapters.maildir import MaildirBox
 from daemon.app import App
 from daemon.config import MailboxConfig
 from daemon.core.values import Verdict
 from daemon.errors import TemporaryError
+from daemon.feeder import Feeder, FeedFailed
 from daemon.intake import Arrival, IntakeResult, Parsing, start_parsing, take_in_many
 from daemon.store.models import MailboxState
 
 log = logging.getLogger(__name__)
-FIRST_BATCH = 25
 BURST_QUIET = 1.0  # seconds without new mail after which a reader goes back to IDLE or polling
 Clock = Callable[[], datetime]
 
@@ -119,16 +119,6 @@ def imap_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, clock: Clock,
     return report
 
 
-def ramped_batches(uids: list[int], size: int) -> list[list[int]]:
-    """`uids` in batches of `size`, the first ones smaller (25, 50, 100...): storing starts as
-    soon as a few mails are parsed, while the next, larger batch is fetched and parsed."""
-    batches, start, step = [], 0, min(size, FIRST_BATCH)
-    while start < len(uids):
-        batches.append(uids[start:start + step])
-        start, step = start + step, min(size, step * 2)
-    return batches
-
-
 @dataclass(frozen=True, slots=True)
 class _Batch:
     fetched: list[FetchedMail]
@@ -144,16 +134,20 @@ def _fetched_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uids: li
 
 def _mark_batch(app: App, mailbox: MailboxConfig, imap: ImapMailbox, batch: _Batch,
                 results: list[IntakeResult]) -> PassReport:
+    report = _mark_on_server(imap, batch.fetched, results)
+    if batch.fetched:
+        remember_last_uid(app, mailbox, imap, max(f.uid for f in batch.fetched))
+    return report
+
+
+def _mark_on_server(imap: ImapMailbox, fetched: list[FetchedMail], results: list[IntakeResult]) -> PassReport:
+    """After the commit, each mail moved or flagged done, or moved to the quarantine folder."""
     report = PassReport()
-    fetched = batch.fetched
-    done = [f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is not Verdict.QUARANTINED]
-    quarantined = [f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is Verdict.QUARANTINED]
     for result in results:
         report.count(result.verdict)
-    imap.mark_done(done)  # only now, after the commit
-    imap.move_to_quarantine(quarantined)
-    if done or quarantined:
-        remember_last_uid(app, mailbox, imap, max(done + quarantined))
+    imap.mark_done([f.uid for f, r in zip(fetched, results, strict=True) if r.verdict is not Verdict.QUARANTINED])
+    imap.move_to_quarantine([f.uid for f, r in zip(fetched, results, strict=True)
+                             if r.verdict is Verdict.QUARANTINED])
     return report
 
 
@@ -188,29 +182,73 @@ def remember_last_uid(app: App, mailbox: MailboxConfig, imap: ImapMailbox, uid: 
             state.last_uid = uid
 
 
-def connect_imap(mailbox: MailboxConfig) -> ImapMailbox:
-    assert mailbox.imap is not None
-    imap = ImapMailbox(mailbox.imap)
-    try:
-        imap.connect()
-    except NETWORK_ERRORS as error:
-        imap.close()
-        raise TemporaryError(f"mailbox {mailbox.name}: cannot reach {mailbox.imap.host}:{mailbox.imap.port}: "
-                             f"{type(error).__name__}: {error}") from error
-    return imap
-
-
-def one_pass(app: App, mailbox: MailboxConfig, clock: Clock) -> PassReport:
-    """A complete pass over one mailbox, connecting and disconnecting (for `run --once`)."""
+def one_pass(app: App, mailbox: MailboxConfig, clock: Clock, feeder: Feeder | None = None) -> PassReport:
+    """A complete pass over one mailbox, connecting and disconnecting (for `run --once`);
+    with the feeder's mail if it fetches this mailbox (see daemon/feeder.py)."""
     if mailbox.maildir is not None:
         return maildir_pass(app, mailbox, maildir_box(mailbox), clock)
+    if feeder is None or not feeder.serves(mailbox.name):
+        return _connected(mailbox, lambda imap: imap_pass(app, mailbox, imap, clock))
+    try:
+        return _connected(mailbox, lambda imap: _fed_then_own(app, mailbox, imap, feeder, clock))
+    finally:
+        feeder.abandon(mailbox.name)  # whatever it still sends of this mailbox is skipped
+
+
+def _connected(mailbox: MailboxConfig, work: Callable[[ImapMailbox], PassReport]) -> PassReport:
     imap = connect_imap(mailbox)
     try:
-        return imap_pass(app, mailbox, imap, clock)
+        return work(imap)
     except NETWORK_ERRORS as error:
         raise TemporaryError(f"mailbox {mailbox.name}: connection lost: {type(error).__name__}: {error}") from error
     finally:
         imap.close()
+
+
+def _fed_then_own(app: App, mailbox: MailboxConfig, imap: ImapMailbox, feeder: Feeder, clock: Clock) -> PassReport:
+    """The feeder's mail; if the feeder fails, the rest is fetched here."""
+    report = PassReport()
+    try:
+        return fed_pass(app, mailbox, imap, feeder, clock, report)
+    except FeedFailed as error:
+        log.warning("mailbox=%s %s; fetching the rest in this process", mailbox.name, error)
+    report.add(imap_pass(app, mailbox, imap, clock))
+    return report
+
+
+def fed_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, feeder: Feeder, clock: Clock,
+             report: PassReport) -> PassReport:
+    """Take in what the feeder fetched and parsed, batch by batch. Each committed batch is
+    marked done over this process's own connection `imap` by a thread of its own while the next
+    one is stored. `report` counts as it goes, so after a FeedFailed it holds what was done."""
+    assert mailbox.imap is not None
+    uidvalidity = feeder.selected(mailbox.name)
+    if uidvalidity != imap.uidvalidity:
+        raise TemporaryError(f"mailbox {mailbox.name}: UIDVALIDITY changed during the pass "
+                             f"({uidvalidity}, then {imap.uidvalidity}); the next pass takes the mail in")
+    remember_uidvalidity(app, mailbox, imap)
+    highest = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="imap-mark") as marker:
+        marks: list[Future[PassReport]] = []
+        try:
+            for fed in feeder.batches(mailbox.name, mailbox.imap.batch_size):
+                if any(mark.done() and mark.exception() for mark in marks):
+                    break  # the connection failed: the rest waits for the next pass
+                fetched = [FetchedMail(uid, raw) for uid, raw, _ in fed]
+                arrivals = [Arrival(raw, mailbox.name, clock()) for _, raw, _ in fed]
+                results = take_in_many(app, arrivals, Parsing(iter([parsed for _, _, parsed in fed])))  # one commit
+                marks.append(marker.submit(_mark_on_server, imap, fetched, results))  # only now, after it
+                highest = fetched[-1].uid
+        finally:
+            wait(marks)
+            for mark in marks:
+                if mark.exception() is None:
+                    report.add(mark.result())
+            if highest:
+                remember_last_uid(app, mailbox, imap, highest)
+        for mark in marks:
+            mark.result()  # the first failure, if any
+    return report
 
 
 # ----------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from daemon.adapters.sdnotify import Notifier
 from daemon.app import App
 from daemon.config import Config
+from daemon.feeder import Feeder
 from daemon.logs import configure_logging
-from daemon.processes import start_method
+from daemon.processes import name_this_process, start_method
 from daemon.readers import PassReport, maildir_box, one_pass, run_imap_reader, run_maildir_reader
 from daemon.sender import Sender, SendReport
 
@@ -38,18 +39,25 @@ def real_clock() -> datetime:
 
 
 def run_once(app: App, clock: Clock = real_clock, sender_process: bool = False,
-             fixed_now: datetime | None = None) -> tuple[PassReport, SendReport]:
+             fixed_now: datetime | None = None, feeder: Feeder | None = None) -> tuple[PassReport, SendReport]:
     """One complete pass: every mailbox, every due timer, and the outbox — the sender drains
     while the mailboxes are read (as in the daemon), then once more at the end. With
     `sender_process` (and two CPUs), the sender works in a process of its own meanwhile, its
-    clock the real one or `fixed_now`; if that process fails, this one sends what is left."""
+    clock the real one or `fixed_now`; if that process fails, this one sends what is left.
+    `feeder`: the IMAP mailboxes' mail, fetched and parsed by a process of its own."""
     if sender_process and (os.cpu_count() or 1) >= 2:
-        return _run_once_beside_a_sender(app, clock, fixed_now)
-    app.parser.start(fork=True)
-    return asyncio.run(_run_once(app, clock))
+        return _run_once_beside_a_sender(app, clock, fixed_now, feeder)
+    _start_parser_unless_fed(app, feeder)
+    return asyncio.run(_run_once(app, clock, feeder))
 
 
-def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None) -> tuple[PassReport, SendReport]:
+def _start_parser_unless_fed(app: App, feeder: Feeder | None) -> None:
+    if feeder is None or any(not feeder.serves(m.name) for m in app.config.mailboxes):
+        app.parser.start(fork=True)
+
+
+def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None,
+                              feeder: Feeder | None) -> tuple[PassReport, SendReport]:
     method = start_method()
     if method == "fork":
         app.db.dispose()  # the child opens its own connections; none may be shared
@@ -61,9 +69,9 @@ def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None
                               name="postdesk-sender", daemon=True)
     process.start()
     send.close()
-    app.parser.start(fork=True)  # after the sending process: a fork is taken only from a single thread
+    _start_parser_unless_fed(app, feeder)  # after the sending process: a fork is taken only from a single thread
     try:
-        intake = _read_every_mailbox(app, clock)
+        intake = _read_every_mailbox(app, clock, feeder)
     finally:
         done.set()
     sent = _sender_report(process, receive)
@@ -92,6 +100,7 @@ def send_until_done(config: Config, fixed_now: datetime | None, level: int, done
     """The sending process of `run --once`: drains the outbox until the intake is done (or the
     process that started it is gone, killed say: then it sends what is queued and ends rather
     than linger), then once more, and hands its report back."""
+    name_this_process("postdesk-send")
     configure_logging(level)
     parent = os.getppid()
     app = App.from_config(config, migrate=False, rules=False)
@@ -134,8 +143,8 @@ async def _at_once(pause: float) -> bool:
     return True
 
 
-async def _run_once(app: App, clock: Clock) -> tuple[PassReport, SendReport]:
-    intake_task = asyncio.create_task(asyncio.to_thread(_read_every_mailbox, app, clock))
+async def _run_once(app: App, clock: Clock, feeder: Feeder | None) -> tuple[PassReport, SendReport]:
+    intake_task = asyncio.create_task(asyncio.to_thread(_read_every_mailbox, app, clock, feeder))
 
     async def intake_done(pause: float) -> bool:
         await asyncio.wait({intake_task}, timeout=pause)
@@ -145,11 +154,11 @@ async def _run_once(app: App, clock: Clock) -> tuple[PassReport, SendReport]:
     return await intake_task, sent
 
 
-def _read_every_mailbox(app: App, clock: Clock) -> PassReport:
+def _read_every_mailbox(app: App, clock: Clock, feeder: Feeder | None = None) -> PassReport:
     intake = PassReport()
     for mailbox in app.config.mailboxes:
         try:
-            intake.add(one_pass(app, mailbox, clock))
+            intake.add(one_pass(app, mailbox, clock, feeder))
         except Exception as error:  # one mailbox's trouble must not stop the others
             log.error("mailbox=%s pass failed: %s", mailbox.name, error)
             said = str(error)

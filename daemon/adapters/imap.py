@@ -22,10 +22,11 @@ from pathlib import Path
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from daemon.config import ImapConfig
+from daemon.config import ImapConfig, MailboxConfig
 from daemon.errors import TemporaryError
 
 log = logging.getLogger(__name__)
+FIRST_BATCH = 25
 NETWORK_ERRORS = (OSError, socket.error, ssl.SSLError, IMAPClientError, imapclient.IMAPClient.AbortError,
                   TimeoutError, EOFError)
 
@@ -198,3 +199,25 @@ class ImapMailbox:
 
     def noop(self) -> None:
         self._client().noop()
+
+
+def connect_imap(mailbox: MailboxConfig) -> ImapMailbox:
+    assert mailbox.imap is not None
+    imap = ImapMailbox(mailbox.imap)
+    try:
+        imap.connect()
+    except NETWORK_ERRORS as error:
+        imap.close()
+        raise TemporaryError(f"mailbox {mailbox.name}: cannot reach {mailbox.imap.host}:{mailbox.imap.port}: "
+                             f"{type(error).__name__}: {error}") from error
+    return imap
+
+
+def ramped_batches(uids: list[int], size: int) -> list[list[int]]:
+    """`uids` in batches of `size`, the first ones smaller (25, 50, 100...): storing starts as
+    soon as a few mails are parsed, while the next, larger batch is fetched and parsed."""
+    batches, start, step = [], 0, min(size, FIRST_BATCH)
+    while start < len(uids):
+        batches.append(uids[start:start + step])
+        start, step = start + step, min(size, step * 2)
+    return batches

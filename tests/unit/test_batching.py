@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from daemon.adapters.imap import FIRST_BATCH, ramped_batches
 from daemon.processes import start_method
-from daemon.readers import FIRST_BATCH, ramped_batches
 
 
 def test_batches_start_small_then_keep_the_configured_size_and_cover_every_uid_once() -> None:
