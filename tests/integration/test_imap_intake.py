@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,31 @@ def test_uidvalidity_change_rescans_without_duplicates(tmp_path: Path, dovecot: 
         assert all("$PostdeskDone" in m.flags for m in dovecot.fetch_all(imap_user.name, "Support"))
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_imaplib_formats_the_conversation_only_when_it_is_logged(verbose: bool, tmp_path: Path, dovecot: Dovecot,
+                                                                 imap_user: MailUser, sqlite_url: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """imapclient makes imaplib describe every response it reads (each fetched mail as a
+    repr); Postdesk has that done only when the "imapclient.imaplib" logger is listening."""
+    from daemon.adapters.imap import connect_imap
+
+    dovecot.append_many(imap_user.name, customer_mails(3, "quiet"))
+    app = Site(tmp_path, sqlite_url).imap(dovecot, imap_user).app()
+    caplog.set_level(logging.DEBUG if verbose else logging.INFO, logger="imapclient.imaplib")
+    imap = connect_imap(app.config.mailboxes[0])
+    described: list[object] = []
+    assert imap.client is not None
+    original = imap.client._imap._mesg
+    imap.client._imap._mesg = lambda *args: described.append(args) or original(*args)
+    try:
+        assert len(list(imap.fetch(imap.waiting_uids()))) == 3
+    finally:
+        imap.close()
+        app.close()
+    if verbose:
+        assert any("Details of problem 1" in str(args) for args in described)
+        assert "FETCH" in caplog.text
+    else:
+        assert described == []
