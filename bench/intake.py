@@ -238,7 +238,7 @@ class CpuWatch:
         name, rest = stat.split("(", 1)[1].rsplit(")", 1)
         fields = rest.split()
         ticks = (int(fields[11]), int(fields[12]))  # user, system
-        if kind is None:
+        if kind is None or kind == "postdesk other":  # a helper names itself a moment after it starts
             kind = self.kinds[pid] = self._kind(pid, int(fields[1]), name)
         if first:
             self.start[pid] = ticks

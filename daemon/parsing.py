@@ -16,7 +16,6 @@ from datetime import datetime
 from multiprocessing import get_context
 
 from daemon.config import IntakeConfig
-from daemon.core.parse import parse
 from daemon.core.values import InboundMail
 from daemon.processes import end_with_parent, name_this_process, start_method
 
@@ -42,6 +41,8 @@ def job_for(raw: bytes, received_at: datetime, limits: IntakeConfig) -> ParseJob
 def parse_job(job: ParseJob) -> InboundMail | str:
     """Runs in the worker: the parsed mail, or the error as text (the parser promises never to
     raise; if it does, the mail is quarantined with this reason)."""
+    from daemon.core.parse import parse  # here: a process that only stores (fed by another) never loads the parser
+
     try:
         return parse(job.raw, received_at=job.received_at, max_attachment_bytes=job.max_attachment_bytes,
                      reply_languages=job.reply_languages)
@@ -53,6 +54,7 @@ def _worker_started(parent: int) -> None:
     """In the worker, first: its name for `ps`, and an end with the process that started it."""
     name_this_process("postdesk-parse")
     end_with_parent(parent)
+    import daemon.core.parse  # noqa: F401  # loaded now, not with the first batch
 
 
 class Parser:

@@ -17,7 +17,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from jinja2 import DictLoader, StrictUndefined, TemplateNotFound
+from jinja2 import DictLoader, StrictUndefined, Template, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 from daemon.core import mime, tokens
@@ -42,6 +42,7 @@ class Renderer:
         self.env = SandboxedEnvironment(loader=DictLoader(self.sources), undefined=StrictUndefined,
                                         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
                                         keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+        self.compiled: dict[str, tuple[Template, dict[str, Any]]] = {}
 
     def has(self, language: str, kind: OutboundKind, part: str) -> bool:
         return f"{language}/{kind.value}.{part}.j2" in self.sources
@@ -51,11 +52,22 @@ class Renderer:
 
     def render(self, language: str, kind: OutboundKind, part: str, context: Mapping[str, Any]) -> str | None:
         name = f"{language}/{kind.value}.{part}.j2"
+        found = self.compiled.get(name)
+        if found is None:
+            try:
+                template = self.env.get_template(name)
+            except TemplateNotFound:
+                return None
+            found = self.compiled[name] = (template, dict(template.globals))
+        template, globals_ = found
+        # Template.render with one copy of the context instead of three (a mail renders up to
+        # three templates): the template's globals and the values in a new dict the context uses as is.
         try:
-            template = self.env.get_template(name)
-        except TemplateNotFound:
-            return None
-        return template.render(context)
+            return self.env.concat(template.root_render_func(
+                template.new_context({**globals_, **context}, shared=True)))
+        except Exception:
+            self.env.handle_exception()
+            raise  # not reached: handle_exception raises the error, its traceback pointing into the template
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Executable, Table, bindparam
+from sqlalchemy import Column, Connection, DateTime, Executable, Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any] | None
 Params = Mapping[str, Any]
@@ -94,7 +95,7 @@ def compile_for(statement: Executable, dialect: Dialect) -> Compiled:
     for name, bind in compiled.binds.items():
         if not bind.required:  # a value written in the statement itself (`status == "queued"`)
             fallbacks[name] = _constant(bind.effective_value)
-    parameters = tuple(Parameter(name, compiled.binds[name].type._cached_bind_processor(dialect), fallbacks.get(name))
+    parameters = tuple(Parameter(name, _converter(compiled.binds[name].type, dialect), fallbacks.get(name))
                        for name in names)
     selected = getattr(statement, "selected_columns", None)
     returning = getattr(statement, "_returning", ())
@@ -104,6 +105,35 @@ def compile_for(statement: Executable, dialect: Dialect) -> Compiled:
     keys = [key if keys.index(key) == i else f"c{i}" for i, key in enumerate(keys)]
     row = namedtuple("Row", keys) if columns else None
     return Compiled(compiled.string, positional, parameters, results, row)
+
+
+def _converter(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """SQLAlchemy's bind processor for this type; for timestamps, one that remembers its last
+    results: a mail's statements pass the same `now` a dozen times, and converting it (to UTC,
+    then to SQLite's text form) is the dearest part of running them."""
+    convert = type_._cached_bind_processor(dialect)
+    if convert is None or not isinstance(getattr(type_, "impl_instance", type_), DateTime):
+        return convert
+    return _remembering(_REMEMBERED.setdefault((type(type_), dialect.name), {}), convert)
+
+
+_REMEMBERED: dict[tuple[type, str], dict[Any, Any]] = {}  # per type and dialect: value -> stored form
+REMEMBER = 256
+
+
+def _remembering(seen: dict[Any, Any], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, remembering up to REMEMBER results. Equal timestamps (the same instant) are
+    stored alike, so the value alone is the key; a naive one never equals an aware one."""
+
+    def converted(value: Any) -> Any:
+        found = seen.get(value, _MISSING)
+        if found is _MISSING:
+            if len(seen) >= REMEMBER:
+                seen.clear()
+            found = seen[value] = convert(value)
+        return found
+
+    return converted
 
 
 def _key(column: ColumnElement[Any], index: int) -> str:

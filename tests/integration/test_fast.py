@@ -5,7 +5,7 @@ and statements that cannot be prepared are refused when compiled."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select, text
@@ -64,3 +64,19 @@ def test_statements_that_cannot_be_prepared_are_refused_when_compiled(db: Databa
                   Column("name", String(10), server_default=text("'x'")))
     with pytest.raises(TypeError, match="server-side default"):
         compile_for(table.insert(), dialect)
+
+
+def test_timestamps_converted_once_are_stored_alike_and_a_naive_one_is_still_refused(db: Database) -> None:
+    """Timestamp conversions are remembered (a mail passes the same `now` many times): the same
+    instant written in another zone, again and again, reads back as that instant."""
+    kyiv = timezone(timedelta(hours=2))
+    rows = [{"ticket_id": None, "at": at, "actor": "postdesk", "kind": "note", "detail": {}}
+            for at in (AT, AT.astimezone(kyiv), AT, AT + timedelta(seconds=1), AT.astimezone(kyiv))]
+    with db.write() as session:
+        execute(session, INSERT_EVENTS, rows)
+        execute(session, INSERT_EVENTS, rows[:1])
+    with db.read() as session:
+        stored = sorted(session.scalars(select(Event.at)))
+    assert stored == [AT] * 5 + [AT + timedelta(seconds=1)]
+    with pytest.raises(ValueError, match="naive datetime"), db.write() as session:
+        execute(session, INSERT_EVENTS, [{**rows[0], "at": AT.replace(tzinfo=None)}])
