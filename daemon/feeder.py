@@ -32,7 +32,7 @@ from typing import Any
 
 from daemon.config import Config, MailboxConfig
 from daemon.core.values import InboundMail
-from daemon.processes import end_with_parent, name_this_process, start_method
+from daemon.processes import end_with_parent, name_this_process, start_method, yield_to_intake
 
 log = logging.getLogger(__name__)
 CHUNK = 8  # mails a message on the pipe carries: fewer hand-overs, yet the first ones come early
@@ -154,6 +154,7 @@ def feed(config: Config, fixed_now: datetime | None, pipe: Connection, parent: i
     """Fetch and parse every waiting mail of each IMAP mailbox, in order, into `pipe`, up to
     AHEAD bytes ahead of the reader; once the reader is gone, the process ends."""
     name_this_process("postdesk-fetch")
+    yield_to_intake()
     end_with_parent(parent)
     # The writer thread needs the interpreter lock to hand each message to the pipe; with the
     # default 5 ms before the parsing thread yields it, this process fed in fits and starts.

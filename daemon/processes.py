@@ -30,6 +30,18 @@ def end_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+HELPER_NICENESS = 4
+
+
+def yield_to_intake() -> None:
+    """In `run --once`'s helpers (the feeder, the sending process): a lower CPU priority than
+    the process that stores the mail, the one the whole run waits for. When the machine is
+    busy, that process then runs first; the helpers have time in hand (the feeder keeps a
+    batch ahead, the sender follows the commits)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(HELPER_NICENESS)
+
+
 def name_this_process(name: str) -> None:
     """Give this process a name `ps -o comm`, `top` and /proc/PID/comm show (Linux, at most 15
     bytes), so an operator tells the sending process and the parse worker from the main one.

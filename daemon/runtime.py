@@ -25,7 +25,7 @@ from daemon.app import App
 from daemon.config import Config
 from daemon.feeder import Feeder
 from daemon.logs import configure_logging
-from daemon.processes import name_this_process, start_method
+from daemon.processes import name_this_process, start_method, yield_to_intake
 from daemon.readers import PassReport, maildir_box, one_pass, run_imap_reader, run_maildir_reader
 from daemon.sender import Sender, SendReport
 
@@ -101,6 +101,7 @@ def send_until_done(config: Config, fixed_now: datetime | None, level: int, done
     process that started it is gone, killed say: then it sends what is queued and ends rather
     than linger), then once more, and hands its report back."""
     name_this_process("postdesk-send")
+    yield_to_intake()
     configure_logging(level)
     parent = os.getppid()
     app = App.from_config(config, migrate=False, rules=False)
