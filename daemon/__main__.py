@@ -1,3 +1,3 @@
-from daemon.cli import main
+from daemon.cli import command_line
 
-raise SystemExit(main())
+raise SystemExit(command_line())

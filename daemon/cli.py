@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -49,6 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_FAIL
     except KeyboardInterrupt:
         return 130
+
+
+def command_line() -> int:
+    """The `postdesk` command: `main`, then a quick exit. What the command built lives until
+    the process ends, so Python's last garbage collection is told not to walk it (gc.freeze):
+    with the store and the templates loaded that walk took ~70 ms, paid by every `postdesk
+    ingest` an MTA runs and at the end of each `run --once`."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ daemon does. If the feeder fails, this process does the rest of the pass itself;
 was marked that was not committed, and what was stored is recognised and not doubled.
 
 Messages on the pipe, per IMAP mailbox in the config's order:
-("selected", mailbox, uidvalidity), then ("mails", mailbox, [(uid, raw, parsed), ...]) as
+("selected", mailbox, uidvalidity, count), then ("mails", mailbox, [(uid, raw, parsed), ...]) as
 they are parsed, then ("done", mailbox) or ("failed", mailbox, why).
 """
 
@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -84,16 +84,20 @@ class Feeder:
         """The pass over this mailbox ended early: what else the feeder sends of it is skipped."""
         self.abandoned.add(mailbox)
 
-    def selected(self, mailbox: str) -> int:
-        """The folder's UIDVALIDITY as the feeder found it when it selected the folder."""
+    def selected(self, mailbox: str) -> tuple[int, int]:
+        """The folder's UIDVALIDITY as the feeder found it when it selected the folder, and how
+        many mails it found waiting."""
         message = self._next(mailbox)
         if message[0] != "selected":
             raise FeedFailed(f"the fetching process sent {message[0]!r} before selecting the folder")
-        return int(message[2])
+        return int(message[2]), int(message[3])
 
-    def batches(self, mailbox: str, size: int) -> Iterator[list[Fed]]:
-        """The mailbox's mails in batches of `size` (the last one smaller). The feeder is
-        normally ahead, so a batch is there by the time the one before is done."""
+    def batches(self, mailbox: str, sizes: Sequence[int]) -> Iterator[list[Fed]]:
+        """The mailbox's mails in batches of these sizes (the last size again if more come;
+        whatever is left at the end). The feeder is normally ahead, so a batch is there by the
+        time the one before is done."""
+        wanted = iter(sizes)
+        size = next(wanted, 1)
         batch: list[Fed] = []
         while True:
             message = self._next(mailbox)
@@ -102,7 +106,7 @@ class Feeder:
             batch.extend(message[2])
             while len(batch) >= size:
                 yield batch[:size]
-                batch = batch[size:]
+                batch, size = batch[size:], next(wanted, size)
         if batch:
             yield batch
 
@@ -236,8 +240,9 @@ def _feed_mailbox(config: Config, mailbox: MailboxConfig, fixed_now: datetime | 
         out.send(("failed", mailbox.name, str(error)))
         return
     try:
-        out.send(("selected", mailbox.name, imap.uidvalidity))
-        for uids in ramped_batches(imap.waiting_uids(), mailbox.imap.batch_size):
+        waiting = imap.waiting_uids()
+        out.send(("selected", mailbox.name, imap.uidvalidity, len(waiting)))
+        for uids in ramped_batches(waiting, mailbox.imap.batch_size):
             fetched = list(imap.fetch(uids))
             for start in range(0, len(fetched), CHUNK):
                 now = fixed_now or datetime.now(UTC)

@@ -15,7 +15,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from daemon.adapters.imap import NETWORK_ERRORS, FetchedMail, ImapMailbox, connect_imap, ramped_batches
+from daemon.adapters.imap import (
+    NETWORK_ERRORS,
+    FetchedMail,
+    ImapMailbox,
+    connect_imap,
+    ramped_batches,
+    tapered_batches,
+)
 from daemon.adapters.maildir import MaildirBox
 from daemon.app import App
 from daemon.config import MailboxConfig
@@ -222,7 +229,7 @@ def fed_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, feeder: Feeder
     marked done over this process's own connection `imap` by a thread of its own while the next
     one is stored. `report` counts as it goes, so after a FeedFailed it holds what was done."""
     assert mailbox.imap is not None
-    uidvalidity = feeder.selected(mailbox.name)
+    uidvalidity, waiting = feeder.selected(mailbox.name)
     if uidvalidity != imap.uidvalidity:
         raise TemporaryError(f"mailbox {mailbox.name}: UIDVALIDITY changed during the pass "
                              f"({uidvalidity}, then {imap.uidvalidity}); the next pass takes the mail in")
@@ -231,7 +238,7 @@ def fed_pass(app: App, mailbox: MailboxConfig, imap: ImapMailbox, feeder: Feeder
     with ThreadPoolExecutor(1, thread_name_prefix="imap-mark") as marker:
         marks: list[Future[PassReport]] = []
         try:
-            for fed in feeder.batches(mailbox.name, mailbox.imap.batch_size):
+            for fed in feeder.batches(mailbox.name, tapered_batches(waiting, mailbox.imap.batch_size)):
                 if any(mark.done() and mark.exception() for mark in marks):
                     break  # the connection failed: the rest waits for the next pass
                 fetched = [FetchedMail(uid, raw) for uid, raw, _ in fed]

@@ -232,3 +232,16 @@ def ramped_batches(uids: list[int], size: int) -> list[list[int]]:
         batches.append(uids[start:start + step])
         start, step = start + step, min(size, step * 2)
     return batches
+
+
+def tapered_batches(total: int, size: int) -> list[int]:
+    """Batch sizes for `total` mails stored as they come: `size` each, the last ones halving
+    down to FIRST_BATCH (... 100, 50, 25). The sending process delivers what a commit queued
+    after it, so a small last commit means a short wait for it at the end of `run --once`."""
+    if total <= size:
+        return [total] if total else []
+    tail = [step for step in (FIRST_BATCH * 2**k for k in range(16)) if step < size][::-1]
+    while sum(tail) >= size:
+        tail.pop(0)
+    head = total - sum(tail)
+    return [size] * (head // size) + ([head % size] if head % size else []) + tail

@@ -145,26 +145,26 @@ def scripted_feeder(messages: list[tuple[Any, ...]], mailboxes: tuple[str, ...] 
     return Feeder(process, receive, mailboxes)
 
 
-def test_batches_are_full_but_the_last_and_an_abandoned_mailbox_is_skipped() -> None:
+def test_batches_have_the_sizes_asked_the_last_one_again_and_an_abandoned_mailbox_is_skipped() -> None:
     mail = [(uid, b"raw", "unparsed") for uid in range(1, 8)]
-    feeder = scripted_feeder([("selected", "a", 9), ("mails", "a", mail[:3]), ("mails", "a", mail[3:]), ("done", "a"),
-                              ("selected", "b", 4), ("mails", "b", mail), ("done", "b")])
+    feeder = scripted_feeder([("selected", "a", 9, 7), ("mails", "a", mail[:3]), ("mails", "a", mail[3:]),
+                              ("done", "a"), ("selected", "b", 4, 7), ("mails", "b", mail), ("done", "b")])
     try:
-        assert feeder.selected("a") == 9
-        assert [[uid for uid, _, _ in batch] for batch in feeder.batches("a", 3)] == [[1, 2, 3], [4, 5, 6], [7]]
+        assert feeder.selected("a") == (9, 7)
+        assert [[uid for uid, _, _ in batch] for batch in feeder.batches("a", [3, 2])] == [[1, 2, 3], [4, 5], [6, 7]]
         feeder.abandon("a")
         assert not feeder.serves("a") and feeder.serves("b")
-        assert feeder.selected("b") == 4
+        assert feeder.selected("b") == (4, 7)
         feeder.abandon("b")
     finally:
         feeder.close()
 
 
 def test_an_abandoned_mailbox_s_rest_is_skipped_and_a_failure_names_its_reason() -> None:
-    feeder = scripted_feeder([("selected", "a", 9), ("mails", "a", [(1, b"raw", "x")]), ("mails", "a", []),
+    feeder = scripted_feeder([("selected", "a", 9, 1), ("mails", "a", [(1, b"raw", "x")]), ("mails", "a", []),
                               ("done", "a"), ("failed", "b", "mailbox b: cannot reach imap.example:993")])
     try:
-        assert feeder.selected("a") == 9
+        assert feeder.selected("a") == (9, 1)
         feeder.abandon("a")  # say, the database was busy after the first batch
         with pytest.raises(FeedFailed, match=r"cannot reach imap\.example:993"):
             feeder.selected("b")
@@ -176,7 +176,7 @@ def test_an_abandoned_mailbox_s_rest_is_skipped_and_a_failure_names_its_reason()
 
 
 def test_mail_of_another_mailbox_than_expected_stops_the_feed() -> None:
-    feeder = scripted_feeder([("selected", "b", 4)])
+    feeder = scripted_feeder([("selected", "b", 4, 0)])
     try:
         with pytest.raises(FeedFailed, match="'b' while 'a' was expected"):
             feeder.selected("a")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from daemon.adapters.imap import FIRST_BATCH, ramped_batches
+from daemon.adapters.imap import FIRST_BATCH, ramped_batches, tapered_batches
 from daemon.processes import start_method
 
 
@@ -31,3 +31,13 @@ def test_helpers_are_forked_only_from_a_single_thread() -> None:
     finally:
         release.set()
         other.join()
+
+
+def test_batches_stored_as_they_come_end_small_so_little_is_left_to_send_after_the_last_commit() -> None:
+    assert tapered_batches(2000, 200) == [200] * 9 + [25, 100, 50, 25]
+    assert tapered_batches(250, 200) == [75, 100, 50, 25]
+    assert tapered_batches(160, 150) == [85, 50, 25]  # the tail stays under one batch
+    assert tapered_batches(200, 200) == [200] and tapered_batches(7, 200) == [7] and tapered_batches(0, 200) == []
+    for total, size in ((5000, 40), (26, 25), (10, 3), (1, 1), (999, 5000)):
+        sizes = tapered_batches(total, size)
+        assert sum(sizes) == total and all(0 < s <= size for s in sizes)
