@@ -11,11 +11,12 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing import get_context
 
 from daemon.config import IntakeConfig
+from daemon.core.identity import fingerprint
 from daemon.core.values import InboundMail
 from daemon.processes import end_with_parent, name_this_process, start_method
 
@@ -39,13 +40,14 @@ def job_for(raw: bytes, received_at: datetime, limits: IntakeConfig) -> ParseJob
 
 
 def parse_job(job: ParseJob) -> InboundMail | str:
-    """Runs in the worker: the parsed mail, or the error as text (the parser promises never to
-    raise; if it does, the mail is quarantined with this reason)."""
+    """Runs in the worker: the parsed mail with its fingerprint, or the error as text (the
+    parser promises never to raise; if it does, the mail is quarantined with this reason)."""
     from daemon.core.parse import parse  # here: a process that only stores (fed by another) never loads the parser
 
     try:
-        return parse(job.raw, received_at=job.received_at, max_attachment_bytes=job.max_attachment_bytes,
+        mail = parse(job.raw, received_at=job.received_at, max_attachment_bytes=job.max_attachment_bytes,
                      reply_languages=job.reply_languages)
+        return replace(mail, fingerprint=fingerprint(job.raw, mail))  # here, off the storing process
     except Exception as error:
         return f"the parser failed: {type(error).__name__}: {error}"
 

@@ -79,6 +79,7 @@ class InboundMail:
     content_type: str = "text/plain"  # of the top-level part, lower-case, no parameters
     delivery_report: DeliveryReport | None = None  # set when the mail is a bounce
     defects: tuple[str, ...] = field(default=())  # what was wrong and how it was repaired
+    fingerprint: str = ""  # core.identity.fingerprint of the raw mail, if whoever parsed it computed it
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""
