@@ -74,6 +74,7 @@ def _run_once_beside_a_sender(app: App, clock: Clock, fixed_now: datetime | None
         intake = _read_every_mailbox(app, clock, feeder)
     finally:
         done.set()
+    app.db.checkpoint()  # while the sending process delivers what the last commits queued
     sent = _sender_report(process, receive)
     if sent is None:
         log.warning("the sending process ended without a report (exit %s); sending from this one",
