@@ -1,13 +1,16 @@
 """Intake: N mails appended to a real Dovecot, then `postdesk run --once` timed, beside the
 raw ceiling measured in the same run (imapclient fetching the same mails, BODY.PEEK[] in
-batches of 200, and mail-parser parsing each; storing nothing).
+batches of 200, and mail-parser parsing each; storing nothing). A second ceiling is the same
+with imaplib's response formatting switched off, as Postdesk fetches (see quiet_imaplib in
+daemon/adapters/imap.py): the ratio to it shows what is left once that is taken away.
 
     .venv/bin/python bench/intake.py [--count 2000] [--db sqlite|postgresql] [--notify]
                                      [--latency 200 [--gap 0.05]]
 
 The mails are those of bench/parse.py (Gmail/Outlook/Thunderbird shapes, attachments in
 about one in six, koi8-r, a DSN now and then). Postdesk runs with the shipped rules and
-sends each acknowledgement to an aiosmtpd in its own process; `--notify` also mails the
+sends each acknowledgement to an aiosmtpd in its own process on the same machine (its CPU
+is printed with the others'); `--notify` also mails the
 agents about each new ticket. `--latency N` then starts `postdesk run` (IMAP IDLE) and
 appends N mails one by one, `--gap` seconds apart, measuring arrival to acknowledgement at
 the SMTP sink. (Dovecot announces a mail over IDLE about 0.5 s after it arrives; while mail

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import Run, postdesk_command
 from tests.mailfactory import raw_mail
-from tests.servers import process_alive
+from tests.servers import children_of, process_alive, running
 
 MAIL = raw_mail(subject="=?utf-8?b?0J/RgNC40L3RgtC10YAg0L3QtSDQtNGA0YPQutGD0ZQ=?=",
                 message_id="<e2e-1@customer.example>")
@@ -203,19 +203,6 @@ def test_under_systemd_the_daemon_says_ready_watchdog_and_stopping(postdesk: Run
         listener.close()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def test_run_once_killed_leaves_no_helper_process_behind(postdesk: Run, site: Path) -> None:
     """SIGKILL on `run --once` in the middle of its work: its sending process and its parse
     worker notice and end too, instead of draining the outbox forever as orphans."""
@@ -231,25 +218,18 @@ def test_run_once_killed_leaves_no_helper_process_behind(postdesk: Run, site: Pa
     try:
         deadline = time.monotonic() + 20
         while len(helpers) < 2 and time.monotonic() < deadline and process.poll() is None:
-            helpers = _children(process.pid)
+            helpers = list(children_of(process.pid))
             time.sleep(0.01)
         assert len(helpers) >= 2, "the sending process and the parse worker should have started"
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while any(process_alive(pid) and not _zombie(pid) for pid in helpers) and time.monotonic() < deadline:
+        while any(running(pid) for pid in helpers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [pid for pid in helpers if process_alive(pid) and not _zombie(pid)]
+        assert not [pid for pid in helpers if running(pid)]
     finally:
         if process.poll() is None:
             process.kill()
         for pid in helpers:
             if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False

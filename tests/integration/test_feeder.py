@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -25,6 +25,7 @@ from daemon.runtime import run_once
 from daemon.store.models import Message, Ticket
 from tests.harness import Site
 from tests.mailfactory import NOW, raw_mail
+from tests.servers import children_of, running
 from tests.servers.dovecot import Dovecot, MailUser
 
 PROCESSED = "Postdesk/Processed"
@@ -86,8 +87,8 @@ def test_a_feeder_killed_midway_costs_no_mail_and_doubles_none(tmp_path: Path, d
     assert feeder is not None
     original = feeder.batches
 
-    def kill_after_the_first_batch(mailbox: str, size: int) -> Iterator[list[Any]]:
-        for number, batch in enumerate(original(mailbox, size)):
+    def kill_after_the_first_batch(mailbox: str, sizes: Sequence[int]) -> Iterator[list[Any]]:
+        for number, batch in enumerate(original(mailbox, sizes)):
             yield batch
             if number == 0:
                 os.kill(feeder.process.pid, signal.SIGKILL)
@@ -195,28 +196,6 @@ def run_once_command(config: Path) -> subprocess.Popen[bytes]:
                                 stdout=subprocess.DEVNULL, stderr=log, cwd=config.parent)
 
 
-def helpers_of(pid: int) -> dict[int, str]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-            if int(rest.split()[1]) == pid:
-                found[int(entry.name)] = name
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_run_once_fetches_in_its_feeder_and_takes_every_mail(tmp_path: Path, dovecot: Dovecot, imap_user: MailUser,
                                                              sqlite_url: str) -> None:
     dovecot.append_many(imap_user.name, mails(150, "cli"))
@@ -228,7 +207,7 @@ def test_run_once_fetches_in_its_feeder_and_takes_every_mail(tmp_path: Path, dov
     names: set[str] = set()
     niceness: dict[str, int] = {}
     while process.poll() is None:
-        for pid, name in helpers_of(process.pid).items():
+        for pid, name in children_of(process.pid).items():
             names.add(name)
             with contextlib.suppress(OSError):
                 niceness[name] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
@@ -263,14 +242,14 @@ def test_run_once_killed_at_random_points_loses_and_doubles_nothing_and_leaves_n
         helpers: dict[int, str] = {}
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and process.poll() is None:
-            helpers |= helpers_of(process.pid)
+            helpers |= children_of(process.pid)
             time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         give_up = time.monotonic() + 15
-        while any(alive(pid) for pid in helpers) and time.monotonic() < give_up:
+        while any(running(pid) for pid in helpers) and time.monotonic() < give_up:
             time.sleep(0.1)
-        orphans += [pid for pid in helpers if alive(pid)]
+        orphans += [pid for pid in helpers if running(pid)]
         waiting = len(dovecot.folder_uids(imap_user.name))
         if 0 < waiting < 400:
             midway += 1  # killed while taking mail in
