@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import pickle
 import sys
 import threading
 from collections import deque
@@ -124,7 +125,7 @@ class Feeder:
     def _receive(self) -> tuple[Any, ...]:
         try:
             return tuple(self.pipe.recv())
-        except (EOFError, OSError) as error:
+        except (EOFError, OSError, pickle.UnpicklingError) as error:  # gone, perhaps in the middle of a message
             self.gone = True
             self.process.join(timeout=1)
             raise FeedFailed(f"the fetching process ended unexpectedly (exit {self.process.exitcode})") from error
@@ -217,7 +218,7 @@ class Ahead:
                 message, size = self.waiting[0]
             try:
                 self.pipe.send(message)
-            except (OSError, EOFError, ValueError) as error:  # ValueError: a message too large to pickle
+            except Exception as error:  # the reader gone, or a message that cannot be sent: said, never hung
                 with self.changed:
                     self.failure = error
                     self.changed.notify_all()

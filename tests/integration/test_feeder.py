@@ -269,3 +269,21 @@ def test_run_once_killed_at_random_points_loses_and_doubles_nothing_and_leaves_n
         assert len(processed) == 400 and len({m.raw for m in processed}) == 400
     finally:
         app.close()
+
+
+class RefusingPipe:
+    """Stands in for the pipe: the first message cannot be sent."""
+
+    def send(self, message: object) -> None:
+        raise RuntimeError("cannot pickle this")
+
+
+def test_a_message_the_writer_cannot_send_is_raised_to_the_feeder_not_waited_on() -> None:
+    from daemon.feeder import Ahead
+
+    out = Ahead(RefusingPipe(), budget=10)  # type: ignore[arg-type]
+    out.send(("mails", "a", []), 8)
+    with pytest.raises(RuntimeError, match="cannot pickle"):
+        out.send(("mails", "a", []), 8)  # over the budget: it would wait for the writer, which has failed
+    with pytest.raises(RuntimeError, match="cannot pickle"):
+        out.finish()
