@@ -211,10 +211,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_USAGE
     if args.once:
         return _run_once(args)
-    from daemon.app import App
     from daemon.runtime import Daemon
 
-    app = App.from_config(load(args))
+    app = open_app(args)
     try:
         return asyncio.run(Daemon(app, os.environ.get("NOTIFY_SOCKET")).run())
     finally:

@@ -230,7 +230,7 @@ class Ahead:
 
 
 def _feed_mailbox(config: Config, mailbox: MailboxConfig, fixed_now: datetime | None, out: Ahead) -> None:
-    from daemon.adapters.imap import NETWORK_ERRORS, connect_imap, ramped_batches
+    from daemon.adapters.imap import NETWORK_ERRORS, connect_imap, connection_lost, ramped_batches
     from daemon.errors import TemporaryError
     from daemon.parsing import job_for, parse_job
 
@@ -252,6 +252,6 @@ def _feed_mailbox(config: Config, mailbox: MailboxConfig, fixed_now: datetime | 
                                                   for f in chunk]), sum(len(f.raw) for f in chunk))
         out.send(("done", mailbox.name))
     except (TemporaryError, *NETWORK_ERRORS) as error:
-        out.send(("failed", mailbox.name, f"mailbox {mailbox.name}: connection lost: {type(error).__name__}: {error}"))
+        out.send(("failed", mailbox.name, str(connection_lost(mailbox, error))))
     finally:
         imap.close()

@@ -133,8 +133,7 @@ def _prepare_all(app: App, arrivals: list[Arrival],
 
 def _prepared(app: App, arrival: Arrival, mail: InboundMail) -> Prepared:
     keys = replace(thread.keys(mail, app.setup), alert_key=alert_key(app.rules, mail, arrival.mailbox))
-    print_id = mail.fingerprint or fingerprint(arrival.raw, mail)
-    return Prepared(Intake(mail, arrival.raw, print_id, arrival.mailbox), keys, arrival.now)
+    return Prepared(Intake(mail, arrival.raw, fingerprint(arrival.raw, mail), arrival.mailbox), keys, arrival.now)
 
 
 def _in_savepoint(app: App, connection: Connection, item: Prepared) -> IntakeResult | BaseException:

@@ -20,6 +20,7 @@ from daemon.adapters.imap import (
     FetchedMail,
     ImapMailbox,
     connect_imap,
+    connection_lost,
     ramped_batches,
     tapered_batches,
 )
@@ -207,7 +208,7 @@ def _connected(mailbox: MailboxConfig, work: Callable[[ImapMailbox], PassReport]
     try:
         return work(imap)
     except NETWORK_ERRORS as error:
-        raise TemporaryError(f"mailbox {mailbox.name}: connection lost: {type(error).__name__}: {error}") from error
+        raise connection_lost(mailbox, error) from error
     finally:
         imap.close()
 

@@ -224,6 +224,11 @@ def connect_imap(mailbox: MailboxConfig) -> ImapMailbox:
     return imap
 
 
+def connection_lost(mailbox: MailboxConfig, error: BaseException) -> TemporaryError:
+    """What a pass over `mailbox` says when its connection fails in the middle."""
+    return TemporaryError(f"mailbox {mailbox.name}: connection lost: {type(error).__name__}: {error}")
+
+
 def ramped_batches(uids: list[int], size: int) -> list[list[int]]:
     """`uids` in batches of `size`, the first ones smaller (25, 50, 100...): storing starts as
     soon as a few mails are parsed, while the next, larger batch is fetched and parsed."""

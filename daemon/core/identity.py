@@ -13,7 +13,10 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def fingerprint(raw: bytes, mail: InboundMail) -> str:
-    """sha256 over the Message-ID, the author's headers and the body bytes."""
+    """sha256 over the Message-ID, the author's headers and the body bytes; the one the mail
+    carries if whoever parsed it from these bytes worked it out already (the parse worker)."""
+    if mail.fingerprint:
+        return mail.fingerprint
     match = _HEADER_END.search(raw)
     body = raw[match.end():] if match else raw
     digest = hashlib.sha256()

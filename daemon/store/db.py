@@ -96,7 +96,7 @@ def _create_engine(url: str) -> Engine:
     # orjson: a fifth of the stdlib's time, which was a twentieth of storing a mail
     json = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **json)
+        engine = create_engine(url, connect_args={"timeout": LOCK_WAIT}, **json)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **json)
