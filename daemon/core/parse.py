@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import email
+import email.errors
 import email.parser
 import email.utils
 import hashlib
@@ -72,11 +73,64 @@ class _ReadMessage:
 def read_message(raw: bytes) -> _ReadMessage:
     """The parsed MIME tree; the fallback says in `defects` why it was needed."""
     try:
-        return _ReadMessage(email.message_from_bytes(raw), ())
+        message = email.message_from_bytes(raw)
     except Exception as error:  # RecursionError on absurd nesting, or a stdlib bug
         why = f"stdlib email failed ({type(error).__name__}); headers and raw body only"
-    message = email.parser.BytesParser().parsebytes(raw, headersonly=True)
-    return _ReadMessage(message, (why,))
+        return _ReadMessage(email.parser.BytesParser().parsebytes(raw, headersonly=True), (why,))
+    if any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in message.defects):
+        repaired = repair_header_block(raw)
+        if repaired is not None:
+            return _ReadMessage(email.message_from_bytes(repaired.raw), repaired.defects)
+    return _ReadMessage(message, ())
+
+
+@dataclass(frozen=True, slots=True)
+class _Repaired:
+    raw: bytes
+    defects: tuple[str, ...]
+
+
+_HEADER_LINE: Final = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
+_SPACED_NAME: Final = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]+:")  # RFC 5322 obs-optional: "Name  :"
+_BLANK_LINE: Final = re.compile(rb"\r?\n[ \t]*\r?\n")
+
+
+def repair_header_block(raw: bytes) -> _Repaired | None:
+    """The stdlib reader ends the header at the first line that is not a header field, and
+    reads all the rest, From and Subject included, as the body. Some mail does have such a
+    line among its fields: a relay's stray text ("quite Delivered-To: ..."), or the obsolete
+    "Name  :" with spaces before the colon (RFC 5322 4.5). When every line after it up to
+    the first blank line is a field or a continuation, the header really goes on: the
+    spaced names are closed up and the stray lines left out, the stored raw mail unchanged.
+    None when that is not so (a mail whose body simply follows its header without a blank
+    line is read as it was)."""
+    end = _BLANK_LINE.search(raw)
+    if end is None:
+        return None
+    lines = raw[: end.start()].splitlines(keepends=True)
+    kept: list[bytes] = []
+    dropped: list[bytes] = []
+    closed = 0
+    for number, line in enumerate(lines):
+        if line[:1] in (b" ", b"\t") and kept:
+            kept.append(line)
+        elif _SPACED_NAME.match(line):
+            kept.append(_SPACED_NAME.sub(rb"\1:", line, count=1))
+            closed += 1
+        elif _HEADER_LINE.match(line) or (number == 0 and line.startswith(b"From ")):  # or an mbox From_ line
+            kept.append(line)
+        else:
+            dropped.append(line)
+    header_lines = sum(1 for line in kept if _HEADER_LINE.match(line))
+    if header_lines < 2 or len(dropped) * 4 > len(lines):  # not a header block gone astray
+        return None
+    defects = [f"{closed} header field name(s) with spaces before the colon read as fields"] if closed else []
+    defects += [f"a line in the header that is not a field was left out: {_shown(line)}" for line in dropped[:3]]
+    return _Repaired(b"".join(kept) + raw[end.start():], tuple(defects))
+
+
+def _shown(line: bytes) -> str:
+    return repr(line.rstrip(b"\r\n")[:80].decode("utf-8", "replace"))
 
 
 def library_date(value: str | None) -> datetime | None:
@@ -556,7 +610,7 @@ def _line_defects(raw: bytes) -> list[str]:
         defects.append("mixed CRLF and LF line endings")
     if b"\x00" in raw:
         defects.append("NUL bytes (removed from the text)")
-    if raw.startswith(b"From "):
+    if raw.startswith(b"From ") and not _SPACED_NAME.match(raw):
         defects.append("mbox 'From ' line before the headers")
     return defects
 

@@ -549,6 +549,42 @@ def test_minimal_split_when_everything_else_fails(monkeypatch: pytest.MonkeyPatc
     assert result.defects[0] == "parser error (RuntimeError)"
 
 
+def test_a_stray_line_among_the_header_fields_is_left_out_not_the_end_of_the_header() -> None:
+    # a relay wrote text that is no field between two of them (seen from a CommuniGate relay)
+    raw = (b"Received: from relay.example by mx.example; Wed, 23 Feb 2005 17:51:49 -0500\r\n"
+           b"quite Delivered-To: help@example.com\r\n"
+           b"From: \"Olena P\" <olena@customer.example>\r\nTo: help@example.com\r\n"
+           b"Subject: Printer offline\r\nMessage-ID: <stray@customer.example>\r\n\r\nIt stopped again.\r\n")
+    result = parsed(raw)
+    assert (result.sender.email, result.subject, result.message_id) == (
+        "olena@customer.example", "Printer offline", "stray@customer.example")
+    assert result.body_text == "It stopped again.\n"
+    assert "a line in the header that is not a field was left out: 'quite Delivered-To: help@example.com'" \
+        in result.defects
+
+
+def test_obsolete_spaces_before_the_colon_of_a_field_name() -> None:  # RFC 5322 4.5.3, RFC 2822 A.6.3
+    raw = (b"From  : John Doe <jdoe@machine.example>\r\nTo    : Mary Smith\r\n  <mary@example.net>\r\n"
+           b"Subject     : Saying Hello\r\nDate  : Fri, 21 Nov 1997 09:55:06 -0600\r\n"
+           b"Message-ID  : <1234@local.machine.example>\r\n\r\nThis is a message just to say hello.\r\n")
+    result = parsed(raw)
+    assert (result.sender.email, result.to[0].email, result.subject) == (
+        "jdoe@machine.example", "mary@example.net", "Saying Hello")
+    assert result.date == datetime(1997, 11, 21, 15, 55, 6, tzinfo=UTC)
+    assert "5 header field name(s) with spaces before the colon read as fields" in result.defects
+    assert not any("mbox" in defect for defect in result.defects)
+
+
+@pytest.mark.parametrize("raw", [
+    b"From: a@b.example\r\nSubject: no blank line\r\nthe body starts here\r\nand goes on\r\n",
+    b"From: a@b.example\r\nSubject: x\r\nbody line one\r\nbody line two\r\nNote: looks like a field\r\n\r\nmore",
+])
+def test_a_body_that_follows_its_header_without_a_blank_line_stays_the_body(raw: bytes) -> None:
+    result = parsed(raw)
+    assert result.sender.email == "a@b.example"
+    assert "body line" in result.body_text or "the body starts here" in result.body_text
+
+
 HOSTILE = [
     ("empty", b""),
     ("only NULs", b"\x00" * 100),
