@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiosmtplib
 
 from daemon.config import SmtpConfig
+from daemon.core.mime import needs_smtputf8
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,11 @@ class SmtpConnection:
                 except (OSError, TimeoutError) as error:  # refused, unreachable, timed out, dropped
                     await self.close()
                     return Outcome("retry", f"cannot connect: {type(error).__name__}: {error}", unreachable=True)
-            errors, _ = await self.client.sendmail(envelope_from, list(recipients), raw)
+            utf8 = needs_smtputf8(envelope_from, recipients, raw)
+            errors, _ = await self.client.sendmail(envelope_from, list(recipients), raw,
+                                                   mail_options=["SMTPUTF8"] if utf8 else None)
+        except aiosmtplib.SMTPNotSupported as error:  # SMTPUTF8 wanted, not offered: no later try can do better
+            return Outcome("failed", f"the mail server cannot take it: {error} (an address is in UTF-8, RFC 6531)")
         except aiosmtplib.SMTPRecipientsRefused as error:
             await self._reset()
             return _all_refused(error)

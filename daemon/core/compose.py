@@ -169,7 +169,7 @@ def _recipients(draft: OutboundDraft, setup: Setup) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for address in (*draft.to, *draft.cc):
         if address.email and address.email.lower() not in own:
-            seen.setdefault(address.email, None)
+            seen.setdefault(mime.mailbox(address.email), None)
     return tuple(seen)
 
 
@@ -195,7 +195,9 @@ def build_mime(draft: OutboundDraft, ticket: TicketView, sender: Address, envelo
         "MIME-Version: 1.0\r\n",
         content_head,
     ]
-    return "".join(lines).encode("ascii") + b"\r\n" + payload
+    # every header value is ASCII (encoded-words, IDNA domains) but an address with a UTF-8
+    # local part, which RFC 6532 writes as it is
+    return "".join(lines).encode("utf-8") + b"\r\n" + payload
 
 
 def _automatic_headers(draft: OutboundDraft) -> list[str]:
@@ -221,8 +223,10 @@ def _outlook_thread(ticket: TicketView, setup: Setup, message_id: str) -> list[s
 
 def _thread_headers(draft: OutboundDraft, ticket: TicketView) -> list[str]:
     """In-Reply-To the mail answered (or the ticket's last), References the ticket's thread."""
-    chain = list(ticket.thread_ids)
-    parent = draft.in_reply_to or (chain[-1] if chain else None)
+    # an identifier in another script (broken clients) would make the mail need SMTPUTF8: left out
+    chain = [m for m in ticket.thread_ids if m.isascii()]
+    parent = draft.in_reply_to if draft.in_reply_to and draft.in_reply_to.isascii() else None
+    parent = parent or (chain[-1] if chain else None)
     if parent and parent not in chain:
         chain.append(parent)
     if len(chain) > MAX_REFERENCES:

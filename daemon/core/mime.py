@@ -76,15 +76,42 @@ def fold(name: str, words: Sequence[str]) -> str:
 
 def address(value: Address) -> str:
     """`"Name" <a@b>` with the name quoted or encoded as needed."""
-    name = clean(value.name)
+    name, email = clean(value.name), mailbox(value.email)
     if not name:
-        return value.email
+        return email
     if not name.isascii():
-        return " ".join(encoded_words(name)) + f" <{value.email}>"
+        return " ".join(encoded_words(name)) + f" <{email}>"
     if _ATEXT_PHRASE.match(name) and "." not in name:
-        return f"{name} <{value.email}>"
+        return f"{name} <{email}>"
     quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{value.email}>'
+    return f'"{quoted}" <{email}>'
+
+
+def mailbox(email: str) -> str:
+    """An address as it is written in a header and an SMTP envelope: ASCII where it can be.
+    An internationalised domain becomes its ASCII form (IDNA: mächine.example ->
+    xn--mchine-fua.example), which every server takes; a local part in another script
+    (RFC 6531/6532: jdöe@...) stays UTF-8, and the mail then needs a server offering
+    SMTPUTF8 (see `needs_smtputf8`)."""
+    email = clean(email)
+    if email.isascii():
+        return email
+    local, at, domain = email.rpartition("@")
+    if not at or domain.isascii():
+        return email
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDN label: left as written, sent with SMTPUTF8
+        return email
+    return f"{local}@{domain}"
+
+
+def needs_smtputf8(envelope_from: str, recipients: Sequence[str], raw: bytes) -> bool:
+    """A mail whose envelope or header carries UTF-8 addresses (RFC 6531/6532)."""
+    if not (envelope_from.isascii() and all(r.isascii() for r in recipients)):
+        return True
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return not head.isascii()
 
 
 def address_list(name: str, values: Sequence[Address]) -> str:

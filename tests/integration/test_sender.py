@@ -183,3 +183,63 @@ def test_once_the_server_cannot_be_reached_the_rest_of_the_batch_waits_for_the_r
         assert len(smtp.messages) == 12
     finally:
         app.close()
+
+
+# RFC 6532: the address written in UTF-8 in the header, as an EAI-capable client sends it
+UTF8_MAIL = ('From: "Jöhn Doe" <jdöe@mächine.example>\r\nTo: help@example.com\r\nSubject: Säying Hello\r\n'
+             'Message-ID: <eai1@mächine.example>\r\nDate: Mon, 23 Nov 2026 09:15:00 +0100\r\n'
+             'Content-Type: text/plain; charset=utf-8\r\n\r\nThe printer is offline.\r\n').encode()
+
+
+def test_an_address_in_utf8_is_answered_with_smtputf8_where_the_server_offers_it(
+        tmp_path: Path, sqlite_url: str) -> None:
+    with SmtpServer(smtputf8=True) as server:
+        server.start()
+        app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(server).app()
+        try:
+            result = take_in(app, UTF8_MAIL, "local", NOW)
+            assert (result.verdict.value, result.ticket_number) == ("stored", 1)
+            assert drain(app).sent == 1
+            [ack] = server.messages
+            # the domain in its ASCII (IDNA) form; the local part stays UTF-8, so SMTPUTF8
+            assert ack.rcpt_tos == ("jdöe@xn--mchine-bua.example",)
+            assert "SMTPUTF8" in ack.mail_options
+            assert "jdöe@xn--mchine-bua.example".encode() in ack.raw.split(b"\r\n\r\n")[0]
+            assert ack.message["Subject"].startswith("[Support #1]")
+            # UTF-8 in that address only; everything else in the header stays ASCII
+            head = ack.raw.split(b"\r\n\r\n")[0].decode("utf-8").split("\r\n")
+            assert [line[:3] for line in head if not line.isascii()] == ["To:"]
+        finally:
+            app.close()
+
+
+def test_an_address_in_utf8_fails_clearly_where_the_server_has_no_smtputf8(
+        tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        assert take_in(app, UTF8_MAIL, "local", NOW).ticket_number == 1
+        report = drain(app)
+        assert (report.sent, report.retried, report.failed) == (0, 0, 1)
+        assert "SMTPUTF8" in report.errors[0]
+        assert smtp.messages == []
+        with app.db.read() as session:
+            event = session.scalar(select(Event).where(Event.kind == "delivery_failed"))
+        assert event is not None and "SMTPUTF8" in event.detail["error"]
+    finally:
+        app.close()
+
+
+def test_an_internationalised_domain_alone_goes_out_in_ascii(
+        tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
+    try:
+        raw = UTF8_MAIL.replace('"Jöhn Doe" <jdöe@mächine.example>'.encode(), "Jan <jan@bücher.example>".encode())
+        take_in(app, raw, "local", NOW)
+        assert drain(app).sent == 1
+        [ack] = smtp.messages
+        assert ack.rcpt_tos == ("jan@xn--bcher-kva.example",)
+        assert "SMTPUTF8" not in ack.mail_options
+        assert ack.raw.isascii()
+        assert ack.message["To"] == "Jan <jan@xn--bcher-kva.example>"
+    finally:
+        app.close()

@@ -114,6 +114,7 @@ class SmtpServer:
         cert: TestCertificate | None = None,
         cert_dir: Path | None = None,
         hostname: str = "smtp.postdesk.test",
+        smtputf8: bool = False,
     ) -> None:
         if security not in ("none", "starttls", "tls"):
             raise ValueError(f"security must be 'none', 'starttls' or 'tls', not {security!r}")
@@ -126,6 +127,7 @@ class SmtpServer:
         self.auth = auth
         self.cert = cert
         self.hostname = hostname
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531), as Postfix does by default
         self.port = 0
         self._controller: Controller | None = None
         self._lock = threading.Condition()
@@ -251,6 +253,7 @@ class SmtpServer:
         kwargs: dict[str, Any] = {
             "server_hostname": self.hostname,
             "ready_timeout": 10.0,
+            "enable_SMTPUTF8": self.smtputf8,
         }
         if self.security == "starttls":
             assert self.cert is not None

@@ -7,6 +7,7 @@ import email.header
 import email.policy
 import hashlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,3 +99,21 @@ def test_attachments_with_unicode_names_round_trip() -> None:
     message = parsed(mail("Subject: x\r\n", (head, payload)))
     found = next(message.iter_attachments())
     assert found.get_filename() == "звіт 2026.pdf" and found.get_content() == data
+
+
+@pytest.mark.parametrize(("written", "sent"), [
+    ("olena@customer.example", "olena@customer.example"),
+    ("jan@bücher.example", "jan@xn--bcher-kva.example"),  # IDNA: any server takes it
+    ("jdöe@mächine.example", "jdöe@xn--mchine-bua.example"),  # the local part needs SMTPUTF8
+    ("тест@пример.рф", "тест@xn--e1afmkfd.xn--p1ai"),
+    ("x@" + "ä" * 70 + ".example", "x@" + "ä" * 70 + ".example"),  # no valid IDN label: as written
+    ("no-at-sign-ü", "no-at-sign-ü"),
+])
+def test_addresses_go_out_in_ascii_where_they_can(written: str, sent: str) -> None:
+    assert mime.mailbox(written) == sent
+
+
+def test_a_mail_needs_smtputf8_only_for_utf8_in_its_envelope_or_header() -> None:
+    assert not mime.needs_smtputf8("help@example.com", ["jan@xn--bcher-kva.example"], b"To: x\r\n\r\nbody \xc3\xa4")
+    assert mime.needs_smtputf8("help@example.com", ["jdöe@xn--mchine-bua.example"], b"To: x\r\n\r\nbody")
+    assert mime.needs_smtputf8("help@example.com", ["a@b.example"], "To: jdöe@x\r\n\r\nbody".encode())
