@@ -189,7 +189,8 @@ class AttachmentRow(Base):
     content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))  # None: omitted
+    # the content stored apart (an outgoing mail's); None: in the raw mail (an incoming one's), or omitted
+    blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
     content_id: Mapped[str] = mapped_column(String(998), default="")
     omitted_reason: Mapped[str] = mapped_column(Text, default="")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from daemon.store.models import Event, Message, Quarantine, Ticket
+from daemon.store.models import AttachmentRow, Blob, Event, Message, Quarantine, Ticket
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -91,6 +91,25 @@ def show_ticket(session: Session, number: int) -> dict[str, Any] | None:
     events = session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)).all()
     return {**ticket_summary(ticket), "messages": [message_json(m) for m in messages],
             "events": [event_json(e) for e in events]}
+
+
+def attachment_content(session: Session, attachment: AttachmentRow) -> bytes | None:
+    """An attachment's bytes: its own blob, else decoded again from its mail's raw bytes (found
+    by its sha256); None when it was omitted (over the size limit) or the raw mail is gone."""
+    if attachment.blob_sha256:
+        return session.scalar(select(Blob.content).where(Blob.sha256 == attachment.blob_sha256))
+    if attachment.omitted_reason:
+        return None
+    raw = session.scalar(select(Blob.content).join(Message, Message.raw_sha256 == Blob.sha256)
+                         .where(Message.id == attachment.message_row_id))
+    if raw is None:
+        return None
+    from daemon.core.parse import parse  # the parser only where an attachment is wanted
+
+    for found in parse(raw, received_at=datetime.now(UTC), max_attachment_bytes=attachment.size).attachments:
+        if found.sha256 == attachment.sha256 and found.content is not None:
+            return found.content
+    return None
 
 
 def list_quarantine(session: Session, state: str | None = "held") -> list[dict[str, Any]]:

@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from daemon.app import App
 from daemon.runtime import run_once
-from daemon.store.models import Link, Quarantine, Ticket
-from daemon.store.queries import show_ticket
+from daemon.store.models import AttachmentRow, Link, Quarantine, Ticket
+from daemon.store.queries import attachment_content, show_ticket
 from tests.agentclient import (
     Client,
     fresh,
@@ -229,6 +229,10 @@ def test_an_agents_attachment_reaches_the_customer_intact(desk: Desk) -> None:
     ticket = desk.ticket(opened.number)
     out = [m for m in ticket["messages"] if m["direction"] == "out" and OLENA in m["to"]][-1]
     assert [a["filename"] for a in out["attachments"]] == ["Посібник драйвера.pdf"]
+    with desk.app.db.read() as session:  # the agent's (in its raw mail) and the relayed one's (a blob)
+        rows = session.scalars(select(AttachmentRow).where(AttachmentRow.filename == "Посібник драйвера.pdf")).all()
+        assert sorted(row.blob_sha256 is None for row in rows) == [False, True]
+        assert [attachment_content(session, row) for row in rows] == [manual, manual]
 
 
 def test_note_sends_nothing_to_the_customer(desk: Desk) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from daemon.core.values import Verdict
 from daemon.intake import Arrival, take_in_many
 from daemon.store.models import Message, Ticket
+from daemon.store.queries import attachment_content
 from tests.harness import Site
 from tests.mailfactory import NOW
 from tests.mailgen import giant_attachment_mail, giant_attachment_sha256
@@ -84,5 +85,6 @@ def test_an_attachment_over_the_limit_is_replaced_by_a_note_and_the_mail_kept(tm
             message = session.scalar(select(Message).where(Message.direction == "in"))
             attachment = max(message.attachments, key=lambda a: a.size)
             assert attachment.blob_sha256 is None and "limit" in attachment.omitted_reason
+            assert attachment_content(session, attachment) is None
     finally:
         app.close()

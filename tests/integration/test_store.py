@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from datetime import timedelta
@@ -19,6 +20,7 @@ from daemon.store.apply import merge_into_target
 from daemon.store.db import Database
 from daemon.store.migrate import current_revision, upgrade
 from daemon.store.models import AttachmentRow, Base, Blob, Outbox, Quarantine, Ticket
+from daemon.store.queries import attachment_content
 from tests.harness import Site
 from tests.mailfactory import NOW, raw_mail
 
@@ -85,7 +87,7 @@ def test_ticket_numbers_are_unique_under_concurrent_intake(db_url: str, tmp_path
         app.close()
 
 
-def test_attachments_are_stored_once_by_sha256(db_url: str, tmp_path: Path) -> None:
+def test_attachments_of_incoming_mail_live_in_its_raw_mail_and_come_back_from_it(db_url: str, tmp_path: Path) -> None:
     from email.message import EmailMessage
 
     def with_attachment(message_id: str) -> bytes:
@@ -102,9 +104,12 @@ def test_attachments_are_stored_once_by_sha256(db_url: str, tmp_path: Path) -> N
         take_in(app, with_attachment("<a2@x>"), "local", NOW)
         assert count(app, AttachmentRow) == 2
         with app.db.read() as session:
-            shas = set(session.scalars(select(AttachmentRow.blob_sha256)))
-        assert len(shas) == 1
-        assert count(app, Blob, Blob.sha256.in_(shas)) == 1
+            rows = session.scalars(select(AttachmentRow)).all()
+            assert {(row.sha256, row.blob_sha256, row.size) for row in rows} == {
+                (hashlib.sha256(b"x" * 5000).hexdigest(), None, 5000)}
+            # the content is kept once, in each raw mail (the only blobs), and decoded from there
+            assert [attachment_content(session, row) for row in rows] == [b"x" * 5000] * 2
+        assert count(app, Blob) == 2
     finally:
         app.close()
 
