@@ -200,9 +200,24 @@ def _strong_start(lines: list[str], end: int, patterns: _Patterns) -> int | None
 def _weak_start(lines: list[str], end: int) -> int:
     """Where a "<name> wrote:" line begins when it wrapped: extend over unfinished lines."""
     start, first = end, _block_start(lines, end)
-    while start > first and not lines[start - 1].rstrip().endswith(_SENTENCE_END):
+    while start > first and _wraps_into_next(lines[start - 1]):
         start -= 1
     return start
+
+
+_OPENING: Final = (",", "<", "(", '"', "'", "«", "[")
+
+
+def _wraps_into_next(line: str) -> bool:
+    """A line an attribution may have wrapped from: unfinished, and no short line of its own.
+    Android's mail app writes its attribution right below the answer, with no blank line
+    between ("Hello" / "02.04.2012 14:20 пользователь "Bob" <" / "bob@x> написал:"): the
+    answer's last line is not part of it, even though it ends without a full stop."""
+    text = line.strip()
+    if text.endswith(_SENTENCE_END):
+        return False
+    return (len(text) >= 40 or text.endswith(_OPENING) or _EMAIL.search(text) is not None
+            or _CLOCK_OR_YEAR.search(text) is not None)
 
 
 @dataclass(frozen=True, slots=True)

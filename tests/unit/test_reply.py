@@ -61,6 +61,13 @@ ATTRIBUTION_CASES = [
     attributed("2026年11月23日(月) 9:15 Support Team <support@example.com>:"),
     attributed("Support Team <support@example.com> 于2026年11月23日周一 09:15写道："),
     attributed("在 2026年11月23日，09:15，Support Team <support@example.com> 写道："),
+    # Android writes the attribution right below the answer, without a blank line
+    Case("android ru, no blank line", 'Hello\n02.04.2012 14:20 пользователь "bob@example.com" <\n'
+         "bob@example.com> написал:\n\n> Hi\n>\n", "Hello", "> Hi"),
+    Case("wrapped weak form, no blank line", "Thanks, that works\nSupport Team of Example Company Limited <\n"
+         "support-desk@example.com> wrote:\n> Please restart.\n", "Thanks, that works", "> Please restart."),
+    Case("english, no blank line", "Here is the log\nOn Mon, Nov 23, 2026 at 9:15 AM Support Team <\n"
+         "support@example.com> wrote:\n> Could you send us the log file?\n", "Here is the log", "> Could you"),
     # Unknown language, but an address, a time and a quote below
     attributed("ma 23.11.2026 klo 9.15 Support Team (support@example.com) 10:00:"),
 ]
