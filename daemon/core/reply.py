@@ -45,7 +45,8 @@ ATTRIBUTIONS: Final[dict[str, Attribution]] = {
     "pt": Attribution(r"Em|No dia|Às", r"\bescreveu"),
     "nl": Attribution(r"Op", r"\bschreef"),
     "pl": Attribution(r"W dniu|Dnia", r"\bnapisał(?:\(a\)|a)?|\bpisze"),
-    "sv": Attribution(r"Den|På", r"\bskrev"),
+    "sv": Attribution(r"Den|På", r"\bskrev"),  # Danish and Norwegian too ("tir. 18. apr. 2017 kl. 13:09 skrev")
+    "fi": Attribution("", r"\bkirjoitti"),
     "ru": Attribution(
         "",
         r"\b(?:написал(?:\(а\)|а)?|пишет|писали|писал(?:\(а\)|а)?)",
@@ -70,8 +71,8 @@ HEADER_NAMES: Final[dict[str, frozenset[str]]] = {
     "sent": frozenset(
         {"sent", "date", "gesendet", "datum", "envoyé", "date d'envoi", "enviado", "enviada", "fecha",
          "inviato", "data", "verzonden", "skickat", "sendt", "wysłano", "wysłany", "отправлено", "дата",
-         "надіслано", "odesláno", "lähetetty", "送信日時", "日付", "发送时间", "時間", "日期", "傳送時間",
-         "寄件日期", "發送時間"}
+         "надіслано", "odesláno", "lähetetty", "dato", "message du", "送信日時", "日付", "发送时间", "時間",
+         "日期", "傳送時間", "寄件日期", "發送時間"}
     ),
     "to": frozenset(
         {"to", "an", "à", "a", "para", "aan", "till", "til", "do", "кому", "komu", "vastaanottaja",
@@ -87,7 +88,7 @@ _HEADER_LINE: Final = re.compile(r"\s*\*{0,2}([^\W\d_][^:：*\n]{0,30}?)\s*\*{0,
 _ORIGINAL_MESSAGE: Final = re.compile(
     r"(?:\s|&nbsp;)*-{2,}(?:\s|&nbsp;)*(?:original message|ursprüngliche nachricht|original-nachricht|message d'origine"
     r"|mensaje original|messaggio originale|mensagem original|oorspronkelijk bericht|origineel bericht"
-    r"|ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|wiadomość oryginalna"
+    r"|ursprungligt meddelande|oprindelig meddelelse|oprindelig besked|opprinnelig melding|wiadomość oryginalna"
     r"|oryginalna wiadomość|исходное сообщение|оригинальное сообщение|оригінальне повідомлення"
     r"|вихідне повідомлення|元のメッセージ|原始邮件|原始郵件|alkuperäinen viesti|původní zpráva)(?:\s|&nbsp;)*-{2,}"
     r"(?:\s|&nbsp;)*",
@@ -105,6 +106,7 @@ _MOBILE_SIGNATURE: Final = re.compile(
     r"(?:sent from my .{1,40}|sent from (?:outlook|mail|yahoo mail|samsung|gmail|proton ?mail|aol)\b.{0,60}"
     r"|sent (?:with|via) .{1,40}|get outlook for (?:ios|android).{0,60}|von meinem .{1,40} gesendet"
     r"|gesendet (?:von|mit|vom) .{1,60}|envoyé (?:de|depuis) (?:mon|ma|l'application|outlook).{0,40}"
+    r"|envoyé à partir de .{1,60}"
     r"|enviado desde (?:mi|el|la|outlook).{0,40}|inviato da .{1,40}|enviado (?:do|de|a partir do) .{1,40}"
     r"|verzonden (?:vanaf|met|vanuit) .{1,40}|wysłane (?:z|ze) .{1,40}|skickat från .{1,40}"
     r"|отправлено (?:с|из|со) .{1,40}|надіслано (?:з|із) .{1,40}|.{1,20}から送信|发自我的.{1,20}"
@@ -123,6 +125,7 @@ COLONS: Final = (":", "：")
 @dataclass(frozen=True, slots=True)
 class _Patterns:
     prefixed: re.Pattern[str]  # "On … wrote:" in any chosen language
+    prefixed_bare: re.Pattern[str]  # the same without its colon
     datelines: re.Pattern[str]
     verb_ending: re.Pattern[str]
 
@@ -140,6 +143,7 @@ def _patterns(languages: tuple[str, ...]) -> _Patterns:
     colon = r"\s*[:：]"
     return _Patterns(
         prefixed=re.compile(rf"(?:{prefixed}){colon}", re.IGNORECASE),
+        prefixed_bare=re.compile(rf"(?:{prefixed})", re.IGNORECASE),
         datelines=re.compile(rf"(?:{datelines}){colon}", re.IGNORECASE),
         verb_ending=re.compile(rf".{{0,400}}(?:{verbs}).{{0,200}}{colon}", re.IGNORECASE),
     )
@@ -238,9 +242,18 @@ def find_attribution(lines: list[str], end: int, patterns: _Patterns) -> _Found 
     if patterns.verb_ending.fullmatch(candidate):
         if quote_follows or _CLOCK_OR_YEAR.search(candidate):
             return _Found(start, quote_follows)
-    elif quote_follows and _EMAIL.search(candidate) and _CLOCK_OR_YEAR.search(candidate):
+    elif _EMAIL.search(candidate) and (_DATE_FIRST.match(candidate) or (
+            (quote_follows or _ADDRESS_LAST.search(candidate)) and _CLOCK_OR_YEAR.search(candidate))):
         return _Found(start, quote_follows)
     return None
+
+
+# '... 2021, "John - Acme" <john@mail.acme.com>:' - a time, then the author's address just before the colon
+_ADDRESS_LAST: Final = re.compile(r"<[^\s<>]+@[^\s<>]+>\s*[:：]\s*$")
+
+
+# "30.09.2017, 18.30, "Name" <a@b>:" - a date first, then the author: any language's client
+_DATE_FIRST: Final = re.compile(r"\s*(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|\d{4}-\d{2}-\d{2})\b")
 
 
 def _opens_with_attribution(line: str, patterns: _Patterns) -> bool:
@@ -274,6 +287,8 @@ def _is_header_block(lines: list[str], index: int) -> bool:
         return False
     seen = {first}
     position = index + 1
+    if position < len(lines) and lines[position].lstrip().startswith("<") and _EMAIL.search(lines[position]):
+        position += 1  # "From: Human Resources" / "<hr@example.com>": the address wrapped to a line of its own
     while position < len(lines) and position <= index + 8:
         if not _is_blank(lines[position]):
             category = _header_category(lines[position])
@@ -301,21 +316,64 @@ def _mark_quotes(lines: list[str], patterns: _Patterns) -> list[bool]:
     """Which lines are quoted history."""
     quoted = [False] * len(lines)
     for index, line in enumerate(lines):
-        if _is_quoted(line):
+        if _is_quoted(line) or (index and quoted[index - 1] and _wrapped_quote_line(lines[index - 1], line)):
             quoted[index] = True
             continue
         if _is_blank(line):
             continue
-        found = find_attribution(lines, index, patterns) if _ends_with_colon(line) else None
+        if _ends_with_mobile_signature(lines, index):
+            following = _next_content(lines, index, reach=len(lines))
+            if following is not None:
+                quoted[following:] = [True] * (len(lines) - following)
+            break
+        found = (find_attribution(lines, index, patterns) if _ends_with_colon(line)
+                 else _colonless(lines, index, patterns))
         if found is None and _opens_with_attribution(line, patterns):
             found = _Found(index, quote_follows=False)
         if found is not None and found.quote_follows:
             quoted[found.start : index + 1] = [True] * (index + 1 - found.start)
         elif found is not None or _starts_history(lines, index):
-            start = found.start if found is not None else index
+            start = _with_separator_above(lines, found.start if found is not None else index)
             quoted[start:] = [True] * (len(lines) - start)
             break
     return quoted
+
+
+_SEPARATOR: Final = re.compile(r"\s*[=\-_*~#]{3,}\s*")
+
+
+def _with_separator_above(lines: list[str], start: int) -> int:
+    """History starting at `start`, with a line such as "====" just above it (blank lines apart)."""
+    above = start - 1
+    while above >= 0 and _is_blank(lines[above]):
+        above -= 1
+    return above if above >= 0 and _SEPARATOR.fullmatch(lines[above]) else start
+
+
+def _colonless(lines: list[str], index: int, patterns: _Patterns) -> _Found | None:
+    """ "On Wed, 14 Nov 2018 08:14:43 -0200 John Doe <john@doe.com> wrote", its colon lost."""
+    text = lines[index].strip()
+    if "@" not in text or len(text) > MAX_ATTRIBUTION_LINE or not text[:1].isalpha() or _EMAIL.search(text) is None:
+        return None
+    if patterns.prefixed_bare.fullmatch(text) and _CLOCK_OR_YEAR.search(text):
+        return _Found(index, quote_follows=False)
+    return None
+
+
+def _wrapped_quote_line(previous: str, line: str) -> bool:
+    """A quoted line that a client wrapped without quoting its rest: "> ... Nullam pharetra d" /
+    "ignissim odio?" (long before, lower case after, no blank line between)."""
+    text = line.lstrip()
+    return len(previous) >= 60 and text[:1].islower() and not _is_blank(line)
+
+
+def _ends_with_mobile_signature(lines: list[str], index: int) -> bool:
+    """"Sent from my iPhone" (or kin) with more text below: what follows is the message answered,
+    which some mobile clients put below without quoting it."""
+    if index + 1 >= len(lines) or not _is_blank(lines[index + 1]):  # set apart from what follows
+        return False
+    line = lines[index].strip()  # "Sent from my iPhone does not sync." is a sentence, not a signature
+    return len(line) <= 100 and not line.endswith((".", "!", "?")) and _MOBILE_SIGNATURE.fullmatch(line) is not None
 
 
 def _segments(lines: list[str], quoted: list[bool]) -> tuple[list[list[str]], list[str]]:
@@ -363,13 +421,23 @@ def _cut_signature(segment: list[str]) -> tuple[list[str], list[str]]:
     return body[:start], signature + footer
 
 
+def _rejoin_wrapped_addresses(lines: list[str]) -> list[str]:
+    """Gmail wraps a long attribution inside the address, leaving ">:" alone on the next line,
+    where it reads as a quote: "... skrev Test user <test@example.com" / ">:". Joined back."""
+    for index in range(1, len(lines)):
+        if lines[index].strip() in (">:", ">：") and lines[index - 1].count("<") > lines[index - 1].count(">"):
+            lines[index - 1] = lines[index - 1].rstrip() + lines[index].strip()
+            lines[index] = ""
+    return lines
+
+
 def _tidy(lines: list[str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines)).strip("\n")
 
 
 def split_reply(text: str, languages: tuple[str, ...] = ()) -> ReplyParts:
     """Split `text`; `languages` narrows the attribution forms looked for (empty: all)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _rejoin_wrapped_addresses(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     quoted = _mark_quotes(lines, _patterns(tuple(languages)))
     segments, history = _segments(lines, quoted)
     kept: list[str] = []

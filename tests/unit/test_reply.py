@@ -228,7 +228,46 @@ SIGNATURE_CASES = [
     ),
 ]
 
-ALL_CASES = ATTRIBUTION_CASES + OUTLOOK_CASES + LAYOUT_CASES + SIGNATURE_CASES
+# Forms seen in other reply parsers' test mails (mailgun/talon, crisp-oss/email-reply-parser), written anew here
+OLD = "Could you send us the log file?"
+WILD_CASES = [
+    attributed("pe 23. marraskuuta 2026 klo 9.15 Support Team\n<support@example.com> kirjoitti:"),
+    Case("gmail wraps inside the address, '>:' alone",
+         "Here is the log.\n\nma. 23. nov. 2026 kl. 09:15 skrev Support Team <support@example.com\n>:\n\n> " + OLD,
+         "Here is the log.", OLD),
+    Case("a date first, the address last, nothing quoted",
+         f'Here is the log.\n\n23.11.2026, 09.15, "Support Team" <support@example.com>:\n\n{OLD}',
+         "Here is the log.", OLD),
+    Case("a time first, the address last, nothing quoted",
+         f'Here is the log.\n\n9:15 AM, November 23, 2026, "Support Team" <support@example.com>:\n\n{OLD}',
+         "Here is the log.", OLD),
+    Case("an attribution that lost its colon",
+         f"Here is the log.\n\nOn Mon, 23 Nov 2026 09:15:00 +0100 Support Team <support@example.com> wrote\n\n{OLD}",
+         "Here is the log.", OLD),
+    Case("outlook block whose From wrapped",
+         "Here is the log.\n\nFrom: Support Team of Example Company\n<support-desk@example.com>\n"
+         f"Sent: Monday, November 23, 2026 9:15 AM\nTo: Ralf <r@example.de>\nSubject: VPN\n\n{OLD}",
+         "Here is the log.", OLD),
+    Case("french block under a ==== line",
+         "Voici le journal.\n\n====\n\nMessage du : 23/11/2026 09:15\nDe : \"Support\" <support@example.com>\n"
+         f"A : client@example.fr\nSujet : journal\n\n{OLD}",
+         "Voici le journal.", OLD),
+    Case("danish original message",
+         "Her er loggen.\n\n-------- Oprindelig besked --------\nFra: Support <support@example.com>\n"
+         f"Dato: 23.11.2026 09.15 (GMT+01:00)\nTil: kunde@example.dk\nEmne: log\n\n{OLD}",
+         "Her er loggen.", OLD),
+    Case("mobile signature above the unquoted message answered",
+         "Done, it works.\n\nSent from my Fairphone\n\nHi, please restart the router and tell us.",
+         "Done, it works.", "please restart the router", "Sent from my Fairphone"),
+    Case("outlook for ios in french", "Merci.\n\nEnvoyé à partir de Outlook pour iOS<https://aka.ms/o0ukef>",
+         "Merci.", signature="Envoyé à partir de Outlook pour iOS<https://aka.ms/o0ukef>"),
+    Case("a quoted line wrapped without its '>'",
+         "Done.\n\nOn Mon, Nov 23, 2026 at 9:15 AM Support Team <support@example.com> wrote:\n"
+         "> Lorem ipsum dolor sit amet, consectetur adipiscing elit. Nullam pharetra d\nignissim odio?\n> Thanks",
+         "Done.", "ignissim odio?"),
+]
+
+ALL_CASES = ATTRIBUTION_CASES + OUTLOOK_CASES + LAYOUT_CASES + SIGNATURE_CASES + WILD_CASES
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[case.name for case in ALL_CASES])
