@@ -334,6 +334,10 @@ def decode_encoded_words(value: str, hint: str | None = None) -> tuple[str, list
     defects: list[str] = []
     for piece in _encoded_word_runs(value):
         if isinstance(piece, str):
+            if not piece.isascii():  # raw 8-bit octets between the words (see decode_header_value)
+                piece, defect = _decode_raw_8bit(piece, hint)
+                if defect:
+                    defects.append(defect)
             parts.append(piece)
             continue
         text, defect = decode_bytes(bytes(piece.data), piece.charset or "unknown", hint)
@@ -348,13 +352,18 @@ def decode_header_value(raw: str, hint: str | None = None) -> tuple[str, list[st
     if raw.isascii() and "=?" not in raw and "\n" not in raw and "\x00" not in raw:
         return raw.strip(), []
     value = unfold(raw)
+    if "=?" in value:
+        # the words first: raw 8-bit octets inside one ("=?iso-8859-1?Q?Fr\xf6sche?=", as some
+        # clients write) are its declared charset's, not the header's; those between words
+        # are decoded as below, piece by piece
+        value, defects = decode_encoded_words(value, hint)
+        return clean_text(value).strip(), defects
     defects: list[str] = []
     if not value.isascii():
         value, defect = _decode_raw_8bit(value, hint)
         if defect:
             defects.append(defect)
-    value, word_defects = decode_encoded_words(value, hint)
-    return clean_text(value).strip(), defects + word_defects
+    return clean_text(value).strip(), defects
 
 
 # ---------------------------------------------------------------------------

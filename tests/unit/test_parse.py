@@ -75,6 +75,9 @@ SUBJECTS = [
     ("raw cp1252", "Subject: Café crème".encode("cp1252"), "Café crème"),
     ("NUL removed", b"Subject: a\x00b", "ab"),
     ("broken encoded word left as is", b"Subject: =?utf-8?x?abc?=", "=?utf-8?x?abc?="),
+    ("raw 8-bit inside a Q word", b"Subject: =?iso-8859-1?Q?Die_Hasen_und_die_Fr\xf6sche?=",
+     "Die Hasen und die Frösche"),
+    ("raw utf-8 beside a word", "Subject: Frösche =?iso-8859-1?Q?und_Fr=F6sche?=".encode(), "Frösche und Frösche"),
 ]  # fmt: skip
 
 
