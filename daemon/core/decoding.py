@@ -356,14 +356,10 @@ def decode_header_value(raw: str, hint: str | None = None) -> tuple[str, list[st
         # the words first: raw 8-bit octets inside one ("=?iso-8859-1?Q?Fr\xf6sche?=", as some
         # clients write) are its declared charset's, not the header's; those between words
         # are decoded as below, piece by piece
-        value, defects = decode_encoded_words(value, hint)
-        return clean_text(value).strip(), defects
-    defects: list[str] = []
-    if not value.isascii():
-        value, defect = _decode_raw_8bit(value, hint)
-        if defect:
-            defects.append(defect)
-    return clean_text(value).strip(), defects
+        value, word_defects = decode_encoded_words(value, hint)
+        return clean_text(value).strip(), word_defects
+    value, defect = _decode_raw_8bit(value, hint) if not value.isascii() else (value, "")
+    return clean_text(value).strip(), [defect] if defect else []
 
 
 # ---------------------------------------------------------------------------
@@ -392,6 +388,8 @@ def _address(name: str, address: str, hint: str | None) -> Address | None:
     name, address = _repair_address(name, address)
     if "@" not in address:
         return None
+    if "=?" in address:  # an encoded word inside the address ("jan@=?utf-8?q?b=C3=BCcher?=.example")
+        address = decode_encoded_words(address, hint)[0]
     if not address.isascii():
         address = address.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     decoded_name, _ = decode_header_value(name, hint)
@@ -403,6 +401,17 @@ def _address(name: str, address: str, hint: str | None) -> Address | None:
 def parse_addresses(raw: str, hint: str | None = None) -> tuple[Address, ...]:
     """All mailboxes in an address header; display names decoded after the split."""
     value = unfold(raw)
+    found = _mailboxes(value, hint)
+    if not found and "=?" in value:
+        # the whole "Name <address>" in one encoded word, as some PHP mailers write it: the
+        # address only shows once the word is decoded
+        decoded = decode_encoded_words(value, hint)[0]
+        if "@" in decoded:
+            found = _mailboxes(decoded, hint)
+    return tuple(found)
+
+
+def _mailboxes(value: str, hint: str | None) -> list[Address]:
     found: list[Address] = []
     for name, address in email.utils.getaddresses([value]):
         parsed = _address(name, address, hint)
@@ -412,7 +421,7 @@ def parse_addresses(raw: str, hint: str | None = None) -> tuple[Address, ...]:
         match = _EMAIL_LIKE.search(value)
         fallback = _address("", match.group(0), hint) if match else None
         found.extend([fallback] if fallback else [])
-    return tuple(found)
+    return found
 
 
 def extract_message_ids(raw: str) -> tuple[str, ...]:

@@ -126,6 +126,9 @@ ADDRESSES = [
     ("no brackets", b"From: John Smith john@example.com", "john@example.com", "John Smith"),
     ("comment", b"From: a@example.com (Anna)", "a@example.com", "Anna"),
     ("name equal to address dropped", b'From: "a@example.com" <a@example.com>', "a@example.com", ""),
+    ("name and address in one encoded word (PHP mailers)",
+     b"From: =?utf-8?b?" + base64.b64encode("Иван <ivan@example.ru>".encode()) + b"?=", "ivan@example.ru", "Иван"),
+    ("encoded word in the domain", b"From: jan@=?utf-8?q?b=C3=BCcher?=.example", "jan@bücher.example", ""),
 ]  # fmt: skip
 
 
