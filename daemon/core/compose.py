@@ -225,8 +225,7 @@ def _thread_headers(draft: OutboundDraft, ticket: TicketView) -> list[str]:
     """In-Reply-To the mail answered (or the ticket's last), References the ticket's thread."""
     # an identifier in another script (broken clients) would make the mail need SMTPUTF8: left out
     chain = [m for m in ticket.thread_ids if m.isascii()]
-    parent = draft.in_reply_to if draft.in_reply_to and draft.in_reply_to.isascii() else None
-    parent = parent or (chain[-1] if chain else None)
+    parent = next((m for m in (draft.in_reply_to, *chain[-1:]) if m and m.isascii()), None)
     if parent and parent not in chain:
         chain.append(parent)
     if len(chain) > MAX_REFERENCES:

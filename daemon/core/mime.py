@@ -110,8 +110,8 @@ def needs_smtputf8(envelope_from: str, recipients: Sequence[str], raw: bytes) ->
     """A mail whose envelope or header carries UTF-8 addresses (RFC 6531/6532)."""
     if not (envelope_from.isascii() and all(r.isascii() for r in recipients)):
         return True
-    head = raw.split(b"\r\n\r\n", 1)[0]
-    return not head.isascii()
+    end = raw.find(b"\r\n\r\n")
+    return not raw[: end if end >= 0 else len(raw)].isascii()  # the header only, not a copy of the body
 
 
 def address_list(name: str, values: Sequence[Address]) -> str:

@@ -242,10 +242,19 @@ def find_attribution(lines: list[str], end: int, patterns: _Patterns) -> _Found 
     if patterns.verb_ending.fullmatch(candidate):
         if quote_follows or _CLOCK_OR_YEAR.search(candidate):
             return _Found(start, quote_follows)
-    elif _EMAIL.search(candidate) and (_DATE_FIRST.match(candidate) or (
-            (quote_follows or _ADDRESS_LAST.search(candidate)) and _CLOCK_OR_YEAR.search(candidate))):
+    elif _names_its_author(candidate, quote_follows):
         return _Found(start, quote_follows)
     return None
+
+
+def _names_its_author(candidate: str, quote_follows: bool) -> bool:
+    """An attribution in no language the table knows: an address, and a date first, or a time
+    with a quote below it or with the address last before the colon."""
+    if _EMAIL.search(candidate) is None:
+        return False
+    if _DATE_FIRST.match(candidate):
+        return True
+    return bool((quote_follows or _ADDRESS_LAST.search(candidate)) and _CLOCK_OR_YEAR.search(candidate))
 
 
 # '... 2021, "John - Acme" <john@mail.acme.com>:' - a time, then the author's address just before the colon
@@ -363,8 +372,7 @@ def _colonless(lines: list[str], index: int, patterns: _Patterns) -> _Found | No
 def _wrapped_quote_line(previous: str, line: str) -> bool:
     """A quoted line that a client wrapped without quoting its rest: "> ... Nullam pharetra d" /
     "ignissim odio?" (long before, lower case after, no blank line between)."""
-    text = line.lstrip()
-    return len(previous) >= 60 and text[:1].islower() and not _is_blank(line)
+    return len(previous) >= 60 and line.lstrip()[:1].islower()
 
 
 def _ends_with_mobile_signature(lines: list[str], index: int) -> bool:
