@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Final
 
+from daemon.core.mimetree import stored_payload
 from daemon.core.values import DeliveryReport
 
 MAX_DIAGNOSTIC: Final = 300
@@ -83,7 +84,7 @@ def _recipient(block: Message) -> _Recipient | None:
 
 
 def _status_blocks(part: Message) -> list[Message]:
-    payload = part.get_payload()
+    payload = stored_payload(part)
     if isinstance(payload, list):
         return [block for block in payload if isinstance(block, Message)]
     data = part.get_payload(decode=True)
@@ -95,7 +96,7 @@ def _status_blocks(part: Message) -> list[Message]:
 def _parts(message: Message, depth: int = 3) -> Iterator[Message]:
     """Parts of the report, without descending into the attached original."""
     yield message
-    payload = message.get_payload() if message.get_content_maintype() == "multipart" else None
+    payload = stored_payload(message) if message.get_content_maintype() == "multipart" else None
     if depth and isinstance(payload, list):
         for child in payload[:50]:
             if isinstance(child, Message):

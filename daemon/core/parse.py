@@ -1,7 +1,8 @@
 """Raw mail bytes → `InboundMail`, for any bytes whatever.
 
 `parse` never raises. The stdlib `email` package (compat32, the reader mail-parser itself
-wraps) reads the MIME structure once; the walk below decodes only what Postdesk keeps.
+wraps) reads the MIME structure once (well-formed mail through `mimetree`, which builds the
+same tree faster); the walk below decodes only what Postdesk keeps.
 mail-parser's RFC 5322 date reader (obsolete forms included) reads Date. When the MIME
 reader fails (nesting too deep), a plain split of header and body is taken instead.
 Whatever had to be repaired on the way is listed in `InboundMail.defects`.
@@ -51,6 +52,7 @@ from daemon.core.decoding import (
 )
 from daemon.core.dsn import read_delivery_report
 from daemon.core.htmltext import html_to_text
+from daemon.core.mimetree import read_tree, stored_payload
 from daemon.core.reply import split_reply
 from daemon.core.values import Address, Attachment, InboundMail
 
@@ -71,7 +73,15 @@ class _ReadMessage:
 
 
 def read_message(raw: bytes) -> _ReadMessage:
-    """The parsed MIME tree; the fallback says in `defects` why it was needed."""
+    """The parsed MIME tree; the fallback says in `defects` why it was needed. Well-formed
+    mail is read by `mimetree.read_tree` (the same tree, several times faster), the rest by
+    the stdlib."""
+    try:
+        tree = read_tree(raw)
+    except Exception:  # read_tree answers only what it is sure of; on any surprise the stdlib reads the mail
+        tree = None
+    if tree is not None:
+        return _ReadMessage(tree, ())
     try:
         message = email.message_from_bytes(raw)
     except Exception as error:  # RecursionError on absurd nesting, or a stdlib bug
@@ -221,7 +231,7 @@ def _iter_leaves(message: Message, found: _Walk) -> Iterator[_Leaf]:
             return
         found.defects.extend(_describe_defect(defect) for defect in part.defects)
         content_type = clean_content_type(part.get_content_type())
-        children = part.get_payload() if content_type.startswith("multipart/") else None
+        children = stored_payload(part) if content_type.startswith("multipart/") else None
         if not isinstance(children, list):
             yield _Leaf(part, content_type)
         elif depth >= MAX_NESTING:
@@ -263,7 +273,7 @@ def _part_bytes(part: Message) -> bytes:
         decoded = None
     if isinstance(decoded, bytes):
         return decoded
-    payload = part.get_payload()
+    payload = stored_payload(part)
     return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
 
 
@@ -323,7 +333,7 @@ def _param(part: Message, name: str) -> str:
 
 def _body_text(leaf: _Leaf, hint: str | None, found: _Walk) -> str:
     part = leaf.part
-    sent = part.get_payload()
+    sent = stored_payload(part)
     if isinstance(sent, str):
         found.raw_texts.append(sent)
     text, defect = decode_bytes(_part_bytes(part), part.get_content_charset(), hint)
@@ -628,7 +638,7 @@ def _header_defects(headers: _Headers) -> list[str]:
 
 def _structure_defects(message: Message, found: _Walk) -> list[str]:
     defects = []
-    payload = message.get_payload() if not message.is_multipart() else None
+    payload = stored_payload(message)
     if isinstance(payload, str) and _PARAMETER_CONTINUATION.match(payload):
         defects.append("body starts with a folded header line (blank line inside a header?)")
     if any(_OVERLONG_LINE.search(text) for text in found.raw_texts):

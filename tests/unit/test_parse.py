@@ -626,3 +626,13 @@ def test_hostile_input_never_raises(raw: bytes) -> None:
 def test_non_bytes_input_is_accepted() -> None:
     assert parsed(bytearray(mail())).subject == "test"  # type: ignore[arg-type]
     assert parsed(memoryview(mail())).subject == "test"  # type: ignore[arg-type]
+
+
+def test_a_body_in_a_charset_whose_codec_cannot_replace_is_still_read() -> None:
+    """charset=idna: the stdlib's get_payload() decodes 8-bit bodies with the charset and
+    'replace', which that codec refuses (UnicodeError); the parser reads the stored body."""
+    raw = (b"Subject: odd\r\nContent-Type: text/plain; charset=idna\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+           b"abc \x80\r\n")
+    mail = parse(raw, received_at=NOW)
+    assert not any(defect.startswith("parser error") for defect in mail.defects), mail.defects
+    assert mail.subject == "odd" and "abc" in mail.body_text
