@@ -7,7 +7,6 @@ Exit codes: 0 ok; 1 failure; 64 usage; 75 temporary failure (EX_TEMPFAIL, the MT
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import logging
@@ -211,6 +210,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EX_USAGE
     if args.once:
         return _run_once(args)
+    import asyncio  # here: `run --once` starts its fetching process before loading asyncio (30 ms)
+
     from daemon.runtime import Daemon
 
     app = open_app(args)

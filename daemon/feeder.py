@@ -29,17 +29,19 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon.config import Config, MailboxConfig
-from daemon.core.values import InboundMail
 from daemon.processes import end_with_parent, name_this_process, start_method, yield_to_intake
+
+if TYPE_CHECKING:  # the fetching process is started before the core is loaded; it loads it itself
+    from daemon.core.values import InboundMail
 
 log = logging.getLogger(__name__)
 CHUNK = 8  # mails a message on the pipe carries: fewer hand-overs, yet the first ones come early
 AHEAD = 32 * 1024 * 1024  # bytes of fetched mail the feeder may hold that this process has not taken yet
 
-Fed = tuple[int, bytes, InboundMail | str]  # uid, raw bytes, the parsed mail or why it could not be parsed
+Fed = tuple[int, bytes, "InboundMail | str"]  # uid, raw bytes, the parsed mail or why it could not be parsed
 
 
 class FeedFailed(Exception):

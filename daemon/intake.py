@@ -179,7 +179,7 @@ def _decide_and_apply(app: App, connection: Connection, item: Prepared) -> Intak
     intake, now = item.intake, item.now
     mail, mailbox = intake.mail, intake.mailbox
     facts = gather(connection, mail, item.keys, intake.fingerprint, now, round_robin=app.rules.round_robin)
-    decision = decide(mail, facts, app.setup, mailbox, now, app.rules)
+    decision = decide(mail, facts, app.setup, mailbox, now, app.rules, item.keys)
     if decision.verdict is Verdict.DUPLICATE:
         return IntakeResult(decision.verdict, decision.reason, None, mail.message_id)
     decision, number = _numbered(connection, decision)

@@ -29,6 +29,7 @@ from daemon.core.values import (
     Setup,
     Status,
     StoredMessage,
+    ThreadKeys,
     ThreadMatch,
     TicketView,
     Verdict,
@@ -52,7 +53,9 @@ class Job:
 
 
 def decide(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str, now: datetime,
-           rules: RuleSet = triage.NO_RULES) -> Decision:
+           rules: RuleSet = triage.NO_RULES, keys: ThreadKeys | None = None) -> Decision:
+    """What to do with one mail. `keys`: the thread keys the facts were gathered with, if the
+    caller worked them out already (else they are worked out here)."""
     if facts.already_taken:
         return Decision(Verdict.DUPLICATE, "this mail was already taken in")
     if not mail.sender.email:
@@ -62,7 +65,7 @@ def decide(mail: InboundMail, facts: Facts, setup: Setup, mailbox: str, now: dat
         return Decision(Verdict.IGNORED, f"mail loop: {who.loop}",
                         events=(EventDraft(SYSTEM, "loop_dropped", (("why", who.loop),)),))
     job = Job(mail, facts, setup, mailbox, who, now, rules)
-    found = thread.match(thread.keys(mail, setup), facts)
+    found = thread.match(keys or thread.keys(mail, setup), facts)
     ticket = facts.ticket(found.number)
     if who.nature is Nature.BOUNCE:
         return on_bounce(mail, ticket)
