@@ -193,6 +193,7 @@ class _Walk:
     html: list[_Leaf] = field(default_factory=list)  # decoded only when there is no plain text
     attachments: list[Attachment] = field(default_factory=list)
     tnef_bodies: list[str] = field(default_factory=list)
+    attached_mails: list[Message] = field(default_factory=list)  # message/rfc822 parts, as read
     defects: list[str] = field(default_factory=list)
 
 
@@ -404,6 +405,9 @@ def _attachment(leaf: _Leaf, index: int, limit: int, hint: str | None, found: _W
     part, content_type = leaf.part, leaf.content_type
     embedded = content_type in _MESSAGE_TYPES
     content = _embedded_message_bytes(part) if embedded else _part_bytes(part)
+    inner = part.get_payload(0) if embedded and part.is_multipart() else None
+    if isinstance(inner, Message):
+        found.attached_mails.append(inner)
     content_id = _content_id(part)
     disposition = part.get_content_disposition()
     inline = bool(content_id) and disposition != "attachment" and not embedded
@@ -658,6 +662,14 @@ def _choose_body(found: _Walk) -> str:
     return "\n\n".join(found.tnef_bodies)
 
 
+def _attached_mail_text(found: _Walk, limit: int) -> str:
+    """A mail with no text of its own but an attached mail (forwarded as an attachment with
+    nothing written, or sent as message/rfc822 itself): the attached mail's text, so the
+    ticket shows what was sent. It stays an attachment too; attached mails inside it are not
+    looked into."""
+    return next((text for inner in found.attached_mails if (text := _choose_body(walk_message(inner, limit)))), "")
+
+
 def _unique(defects: Iterable[str]) -> tuple[str, ...]:
     unique = tuple(dict.fromkeys(clean_text(defect) for defect in defects))
     if len(unique) > MAX_DEFECTS:
@@ -682,7 +694,8 @@ def _parse_mail(raw: bytes, options: _Options) -> InboundMail:
     message_id, id_generated, id_defects = _message_id(headers, raw)
     date, date_defects = _date(headers, options.received_at)
     subject = next((value for key, value in headers.decoded if key == "subject"), "")
-    body_text = _choose_body(found)
+    own_text = _choose_body(found)
+    body_text = own_text or _attached_mail_text(found, options.max_attachment_bytes)
     reply = split_reply(body_text, languages=options.reply_languages)
     return_path = extract_return_path(headers.first_raw("return-path"))
     report = read_delivery_report(
@@ -690,7 +703,7 @@ def _parse_mail(raw: bytes, options: _Options) -> InboundMail:
         subject=subject,
         sender_email=sender.email,
         null_sender=return_path == "",
-        body_text=body_text,
+        body_text=own_text,
     )
     defects = (
         *read.defects, *_line_defects(raw), *found.defects, *_structure_defects(message, found), *headers.defects,

@@ -104,7 +104,9 @@ _FORWARD_MARKER: Final = re.compile(
 _UNDERSCORES: Final = re.compile(r"\s*_{8,}\s*")
 _MOBILE_SIGNATURE: Final = re.compile(
     r"(?:sent from my .{1,40}|sent from (?:outlook|mail|yahoo mail|samsung|gmail|proton ?mail|aol)\b.{0,60}"
-    r"|sent (?:with|via) .{1,40}|get outlook for (?:ios|android).{0,60}|von meinem .{1,40} gesendet"
+    r"|sent from (?:typeapp|blue ?mail|aqua ?mail|edison mail|nine|canary|spark|windows mail|xfinity connect"
+    r"|zoho mail|icloud|mailbird|em ?client|the (?:all-new )?aol app|huawei|xiaomi)\b.{0,60}"
+    r"|sent (?:with|via|using) .{1,40}|get outlook for (?:ios|android).{0,60}|von meinem .{1,40} gesendet"
     r"|gesendet (?:von|mit|vom) .{1,60}|envoyé (?:de|depuis) (?:mon|ma|l'application|outlook).{0,40}"
     r"|envoyé à partir de .{1,60}"
     r"|enviado desde (?:mi|el|la|outlook).{0,40}|inviato da .{1,40}|enviado (?:do|de|a partir do) .{1,40}"

@@ -636,3 +636,30 @@ def test_a_body_in_a_charset_whose_codec_cannot_replace_is_still_read() -> None:
     mail = parse(raw, received_at=NOW)
     assert not any(defect.startswith("parser error") for defect in mail.defects), mail.defects
     assert mail.subject == "odd" and "abc" in mail.body_text
+
+
+FORWARDED = (b"From: Jan <jan@customer.example>\r\nTo: help@example.com\r\nSubject: Fwd: invoice\r\n"
+             b"Message-ID: <fwd@customer.example>\r\nMIME-Version: 1.0\r\n")
+ATTACHED = (b"From: Billing <billing@vendor.example>\r\nSubject: invoice\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"\r\nYour invoice 4711 is overdue.\r\n")
+
+
+def test_a_mail_that_is_only_an_attached_mail_shows_that_mails_text() -> None:
+    raw = FORWARDED + b"Content-Type: message/rfc822\r\n\r\n" + ATTACHED
+    mail = parse(raw, received_at=NOW)
+    assert mail.new_text == "Your invoice 4711 is overdue."
+    assert [a.filename for a in mail.attachments] == ["invoice.eml"]
+
+
+def test_a_mail_forwarded_as_attachment_with_nothing_written_shows_its_text() -> None:
+    raw = (FORWARDED + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+           b"\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + ATTACHED + b"--b--\r\n")
+    mail = parse(raw, received_at=NOW)
+    assert mail.new_text == "Your invoice 4711 is overdue."
+    assert [a.content_type for a in mail.attachments] == ["message/rfc822"]
+
+
+def test_a_mail_with_text_of_its_own_keeps_it_beside_an_attached_mail() -> None:
+    raw = (FORWARDED + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+           b"Is this invoice right?\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + ATTACHED + b"--b--\r\n")
+    assert parse(raw, received_at=NOW).new_text == "Is this invoice right?"

@@ -216,6 +216,13 @@ SIGNATURE_CASES = [
     Case("russian iphone", "Спасибо\n\nОтправлено с iPhone", "Спасибо", signature="Отправлено с iPhone"),
     Case("japanese iphone", "ありがとう\n\niPhoneから送信", "ありがとう", signature="iPhoneから送信"),
     Case("french iphone", "Merci\n\nEnvoyé de mon iPhone", "Merci", signature="Envoyé de mon iPhone"),
+    Case("typeapp", "Thanks, works now.\n\nSent from TypeApp", "Thanks, works now.", signature="Sent from TypeApp"),
+    Case("bluemail", "Ok\n\nSent from BlueMail", "Ok", signature="Sent from BlueMail"),
+    Case("zoho", "Fine.\n\nSent using Zoho Mail", "Fine.", signature="Sent using Zoho Mail"),
+    Case("aol app", "Yes\n\nSent from the all-new AOL app for iOS", "Yes",
+         signature="Sent from the all-new AOL app for iOS"),
+    Case("a sentence that starts like an app is content",
+         "The report was sent from Spark.\nIt never arrived.", "The report was sent from Spark.\nIt never arrived."),
     Case(
         "mobile line in the middle is content",
         "Sent from my iPhone does not sync.\nPlease help.",
