@@ -644,22 +644,21 @@ ATTACHED = (b"From: Billing <billing@vendor.example>\r\nSubject: invoice\r\nCont
             b"\r\nYour invoice 4711 is overdue.\r\n")
 
 
-def test_a_mail_that_is_only_an_attached_mail_shows_that_mails_text() -> None:
-    raw = FORWARDED + b"Content-Type: message/rfc822\r\n\r\n" + ATTACHED
-    mail = parse(raw, received_at=NOW)
-    assert mail.new_text == "Your invoice 4711 is overdue."
-    assert [a.filename for a in mail.attachments] == ["invoice.eml"]
+def forwarded_as_attachment(own_text: bytes) -> bytes:
+    return (FORWARDED + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+            + own_text + b"\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + ATTACHED + b"--b--\r\n")
 
 
-def test_a_mail_forwarded_as_attachment_with_nothing_written_shows_its_text() -> None:
-    raw = (FORWARDED + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
-           b"\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + ATTACHED + b"--b--\r\n")
+@pytest.mark.parametrize(("raw", "attachment"), [
+    (FORWARDED + b"Content-Type: message/rfc822\r\n\r\n" + ATTACHED, "invoice.eml"),
+    (forwarded_as_attachment(b""), "invoice.eml"),
+], ids=["message/rfc822 at the top", "forwarded as attachment with nothing written"])
+def test_a_mail_that_is_only_an_attached_mail_shows_that_mails_text(raw: bytes, attachment: str) -> None:
     mail = parse(raw, received_at=NOW)
     assert mail.new_text == "Your invoice 4711 is overdue."
-    assert [a.content_type for a in mail.attachments] == ["message/rfc822"]
+    assert [a.filename for a in mail.attachments] == [attachment]
 
 
 def test_a_mail_with_text_of_its_own_keeps_it_beside_an_attached_mail() -> None:
-    raw = (FORWARDED + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
-           b"Is this invoice right?\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + ATTACHED + b"--b--\r\n")
-    assert parse(raw, received_at=NOW).new_text == "Is this invoice right?"
+    assert parse(forwarded_as_attachment(b"Is this invoice right?"), received_at=NOW).new_text == \
+        "Is this invoice right?"
