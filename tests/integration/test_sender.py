@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from daemon.app import App
 from daemon.intake import take_in
 from daemon.runtime import run_once
 from daemon.sender import Sender
@@ -213,33 +216,31 @@ def test_an_address_in_utf8_is_answered_with_smtputf8_where_the_server_offers_it
             app.close()
 
 
-def test_an_address_in_utf8_fails_clearly_where_the_server_has_no_smtputf8(
-        tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
+@pytest.fixture
+def smtp_app(tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> Iterator[App]:
+    """A Maildir-fed Postdesk that sends through the `smtp` server, no agents configured."""
     app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
-    try:
-        assert take_in(app, UTF8_MAIL, "local", NOW).ticket_number == 1
-        report = drain(app)
-        assert (report.sent, report.retried, report.failed) == (0, 0, 1)
-        assert "SMTPUTF8" in report.errors[0]
-        assert smtp.messages == []
-        with app.db.read() as session:
-            event = session.scalar(select(Event).where(Event.kind == "delivery_failed"))
-        assert event is not None and "SMTPUTF8" in event.detail["error"]
-    finally:
-        app.close()
+    yield app
+    app.close()
 
 
-def test_an_internationalised_domain_alone_goes_out_in_ascii(
-        tmp_path: Path, smtp: SmtpServer, sqlite_url: str) -> None:
-    app = Site(tmp_path, sqlite_url, agents="").maildir().smtp(smtp).app()
-    try:
-        raw = UTF8_MAIL.replace('"Jöhn Doe" <jdöe@mächine.example>'.encode(), "Jan <jan@bücher.example>".encode())
-        take_in(app, raw, "local", NOW)
-        assert drain(app).sent == 1
-        [ack] = smtp.messages
-        assert ack.rcpt_tos == ("jan@xn--bcher-kva.example",)
-        assert "SMTPUTF8" not in ack.mail_options
-        assert ack.raw.isascii()
-        assert ack.message["To"] == "Jan <jan@xn--bcher-kva.example>"
-    finally:
-        app.close()
+def test_an_address_in_utf8_fails_clearly_where_the_server_has_no_smtputf8(smtp_app: App, smtp: SmtpServer) -> None:
+    assert take_in(smtp_app, UTF8_MAIL, "local", NOW).ticket_number == 1
+    report = drain(smtp_app)
+    assert (report.sent, report.retried, report.failed) == (0, 0, 1)
+    assert "SMTPUTF8" in report.errors[0]
+    assert smtp.messages == []
+    with smtp_app.db.read() as session:
+        event = session.scalar(select(Event).where(Event.kind == "delivery_failed"))
+    assert event is not None and "SMTPUTF8" in event.detail["error"]
+
+
+def test_an_internationalised_domain_alone_goes_out_in_ascii(smtp_app: App, smtp: SmtpServer) -> None:
+    raw = UTF8_MAIL.replace('"Jöhn Doe" <jdöe@mächine.example>'.encode(), "Jan <jan@bücher.example>".encode())
+    take_in(smtp_app, raw, "local", NOW)
+    assert drain(smtp_app).sent == 1
+    [ack] = smtp.messages
+    assert ack.rcpt_tos == ("jan@xn--bcher-kva.example",)
+    assert "SMTPUTF8" not in ack.mail_options
+    assert ack.raw.isascii()
+    assert ack.message["To"] == "Jan <jan@xn--bcher-kva.example>"
