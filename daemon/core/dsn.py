@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Final
 
-from daemon.core.mimetree import stored_payload
+from daemon.core.mimetree import attached_mail, stored_payload
 from daemon.core.values import DeliveryReport
 
 MAX_DIAGNOSTIC: Final = 300
@@ -105,8 +105,7 @@ def _parts(message: Message, depth: int = 3) -> Iterator[Message]:
 
 def _headers_of_original(part: Message) -> Message | None:
     if part.get_content_type() != "text/rfc822-headers":
-        inner = part.get_payload(0) if part.is_multipart() else None
-        return inner if isinstance(inner, Message) else None
+        return attached_mail(part)
     data = part.get_payload(decode=True)
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
     return email.parser.HeaderParser().parsestr(text, headersonly=True)

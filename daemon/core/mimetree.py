@@ -123,6 +123,12 @@ def _without_last_line_break(value: str) -> str:
     return value[:-1] if value.endswith("\n") else value
 
 
+def attached_mail(part: Message) -> Message | None:
+    """The mail inside a message/* part (an attached or forwarded mail), as read; None if there is none."""
+    inner = stored_payload(part)
+    return inner[0] if isinstance(inner, list) and inner and isinstance(inner[0], Message) else None
+
+
 def stored_payload(part: Message) -> str | list[Message] | None:
     """A part's payload as read: its child parts, or its body undecoded. `get_payload()`
     would decode a body holding 8-bit bytes with the part's charset, and some codecs raise

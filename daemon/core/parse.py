@@ -52,7 +52,7 @@ from daemon.core.decoding import (
 )
 from daemon.core.dsn import read_delivery_report
 from daemon.core.htmltext import html_to_text
-from daemon.core.mimetree import read_tree, stored_payload
+from daemon.core.mimetree import attached_mail, read_tree, stored_payload
 from daemon.core.reply import split_reply
 from daemon.core.values import Address, Attachment, InboundMail
 
@@ -367,8 +367,8 @@ def make_attachment(
 
 
 def _embedded_message_bytes(part: Message) -> bytes:
-    inner = part.get_payload(0) if part.is_multipart() else None
-    if not isinstance(inner, Message):
+    inner = attached_mail(part)
+    if inner is None:
         return _part_bytes(part)
     try:
         return inner.as_bytes()
@@ -377,8 +377,8 @@ def _embedded_message_bytes(part: Message) -> bytes:
 
 
 def _embedded_subject(part: Message, hint: str | None) -> str:
-    inner = part.get_payload(0) if part.is_multipart() else None
-    raw = inner.get("subject") if isinstance(inner, Message) else None
+    inner = attached_mail(part)
+    raw = inner.get("subject") if inner is not None else None
     return decode_header_value(str(raw), hint)[0] if raw else ""
 
 
@@ -405,8 +405,8 @@ def _attachment(leaf: _Leaf, index: int, limit: int, hint: str | None, found: _W
     part, content_type = leaf.part, leaf.content_type
     embedded = content_type in _MESSAGE_TYPES
     content = _embedded_message_bytes(part) if embedded else _part_bytes(part)
-    inner = part.get_payload(0) if embedded and part.is_multipart() else None
-    if isinstance(inner, Message):
+    inner = attached_mail(part) if embedded else None
+    if inner is not None:
         found.attached_mails.append(inner)
     content_id = _content_id(part)
     disposition = part.get_content_disposition()
